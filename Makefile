@@ -1,0 +1,78 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# AF_IVSHMEM: top-level build.
+#
+#   make          build the module, the tools and the tests
+#   make run      boot two guests and show a message and a bulk transfer
+#   make check    build, lint and run every test (host and guests)
+#
+# KDIR=/path/to/kernel/build overrides the kernel the module is built for
+# (default: the newest Debian kernel with both image and headers).
+
+TOP := $(CURDIR)
+KVER ?= $(shell $(TOP)/tools/build/kver.sh 2>/dev/null)
+KDIR ?= /usr/src/linux-headers-$(KVER)
+MODDIR := $(TOP)/net/ivshmem
+MODULE := $(MODDIR)/af_ivshmem.ko
+
+CC ?= cc
+USER_CFLAGS := -O2 -g -std=gnu11 -Wall -Wextra -Werror \
+	-I$(TOP)/include/uapi -D_GNU_SOURCE
+KSRC = $(shell $(TOP)/tools/build/ksrc.sh)
+
+DEMO := tools/ivshmem-demo/ivshmem-demo
+TESTS := selftests/ivshmem_test selftests/ivshmem_peerd
+KERNEL_SOURCES := $(wildcard net/ivshmem/*.c net/ivshmem/*.h) \
+	include/uapi/linux/af_ivshmem.h
+
+.PHONY: all deps module tools selftests check run lint sparse checkpatch \
+	clean
+
+all: module tools selftests
+
+deps:
+	@$(TOP)/tools/build/deps.sh
+
+module: deps
+	@test -n "$(KVER)" -o "$(origin KDIR)" != file || \
+		{ echo "no kernel headers found: set KDIR="; exit 1; }
+	$(MAKE) -C $(KDIR) M=$(MODDIR) W=1 modules
+
+tools: deps $(DEMO)
+	$(MAKE) -C tools/ivshmem-server
+
+$(DEMO): tools/ivshmem-demo/ivshmem-demo.c tools/lib/ivshmem.h \
+		include/uapi/linux/af_ivshmem.h
+	$(CC) $(USER_CFLAGS) -o $@ $<
+
+selftests: deps $(TESTS)
+
+selftests/ivshmem_peerd: selftests/ivshmem_peerd.c selftests/ivshmem_util.h \
+		tools/lib/ivshmem.h include/uapi/linux/af_ivshmem.h
+	$(CC) $(USER_CFLAGS) -o $@ $< -lpthread
+
+selftests/ivshmem_test: selftests/ivshmem_test.c selftests/ivshmem_util.h \
+		tools/lib/ivshmem.h include/uapi/linux/af_ivshmem.h
+	$(CC) $(USER_CFLAGS) -Wno-unused-parameter -Wno-sign-compare \
+		-I$(KSRC)/tools/testing/selftests -o $@ $< -lpthread
+
+# Kernel coding style and static checks on the module and the uapi header.
+checkpatch: deps
+	$(KSRC)/scripts/checkpatch.pl --strict --no-tree --terse \
+		--ignore SPDX_LICENSE_TAG,FILE_PATH_CHANGES -f $(KERNEL_SOURCES)
+
+sparse: deps
+	$(MAKE) -C $(KDIR) M=$(MODDIR) C=2 W=1 modules
+
+lint: checkpatch sparse
+
+check: all
+	@$(TOP)/selftests/run.sh
+
+run: all
+	@$(TOP)/tools/vm/demo.sh
+
+clean:
+	-$(MAKE) -C $(KDIR) M=$(MODDIR) clean
+	$(MAKE) -C tools/ivshmem-server clean
+	rm -f $(DEMO) $(TESTS)

@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * AF_IVSHMEM internal definitions shared by the socket layer (socket.c),
+ * the region code (region.c) and the PCI driver (pci.c).
+ */
+#ifndef _NET_IVSHMEM_AF_IVSHMEM_H
+#define _NET_IVSHMEM_AF_IVSHMEM_H
+
+#include <linux/atomic.h>
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/pci.h>
+#include <linux/spinlock.h>
+#include <linux/workqueue.h>
+#include <net/sock.h>
+#include <uapi/linux/af_ivshmem.h>
+
+#include "ivshmem_abi.h"
+
+#define IVSHM_MAX_DEVICES	8
+
+/* Counters of one device; later exposed by the diagnostics. */
+struct ivshm_stats {
+	atomic64_t doorbells_sent;
+	atomic64_t doorbells_received;
+	atomic64_t validation_failures;
+	atomic64_t lock_steals;
+	atomic64_t connects_refused;
+};
+
+/**
+ * struct ivshm_dev - one IVSHMEM device (one region) in this guest
+ * @pdev: the PCI device
+ * @regs: BAR0 registers
+ * @shm: BAR2, the shared region, mapped write-back
+ * @shm_size: size of @shm in bytes
+ * @index: region index, as used in sockaddr_ivshmem.sivshm_region
+ * @self: our peer id on the region
+ * @doorbell: true when the device has a server and MSI-X doorbells
+ * @nvec: number of MSI-X vectors in use
+ * @hdr: the control section
+ * @peers: the peer table
+ * @chans: the channel table
+ * @data_end: byte offset of the end of the data area
+ * @alloc_mutex: serialises this guest's users of the control lock
+ * @lock_seq: next control-lock sequence number (under @alloc_mutex)
+ * @extents: scratch array for the allocator (under @alloc_mutex)
+ * @alloc_hint: next channel index to try (under @alloc_mutex)
+ * @answered_gen: per channel index, the generation of the last connection
+ *	request this guest answered (only touched by the event work)
+ * @event_work: scans the region and wakes sockets; run by the doorbell
+ *	interrupt, and periodically (polling mode: every poll interval)
+ * @socks_lock: protects @socks and @zombies
+ * @socks: sockets with channels on this device
+ * @zombies: our channels whose receiver has not released them yet
+ * @dead: set on removal; nothing new starts
+ * @stats: counters
+ */
+struct ivshm_dev {
+	struct pci_dev *pdev;
+	void __iomem *regs;
+	void *shm;
+	u64 shm_size;
+	unsigned int index;
+	u32 self;
+	bool doorbell;
+	int nvec;
+	struct ivshm_region_header *hdr;
+	struct ivshm_peer_slot *peers;
+	struct ivshm_channel *chans;
+	u32 data_end;
+	struct mutex alloc_mutex;
+	u64 lock_seq;
+	u64 *extents;
+	u32 alloc_hint;
+	u32 *answered_gen;
+	struct delayed_work event_work;
+	spinlock_t socks_lock;
+	struct list_head socks;
+	struct list_head zombies;
+	bool dead;
+	struct ivshm_stats stats;
+};
+
+/**
+ * struct ivshm_ring - this guest's private view of one channel
+ * @index: channel table index
+ * @generation: the entry's generation when the connection was set up
+ * @offset: validated byte offset of the ring in the region
+ * @size: validated ring size in bytes
+ * @pos: our own position: head for a channel we send on, tail for one we
+ *	receive on.  Never read back from shared memory.
+ */
+struct ivshm_ring {
+	u32 index;
+	u32 generation;
+	u32 offset;
+	u32 size;
+	u64 pos;
+};
+
+/* A channel we sent on, closed, and wait for the receiver to release. */
+struct ivshm_zombie {
+	struct list_head node;
+	u32 index;
+	u32 generation;
+	u32 peer;
+	u64 peer_epoch;
+};
+
+/* Shared fields: one READ_ONCE/WRITE_ONCE each, converted from LE. */
+static inline u16 ivshm_rd16(const __le16 *p)
+{
+	return le16_to_cpu(READ_ONCE(*p));
+}
+
+static inline u32 ivshm_rd32(const __le32 *p)
+{
+	return le32_to_cpu(READ_ONCE(*p));
+}
+
+static inline u64 ivshm_rd64(const __le64 *p)
+{
+	return le64_to_cpu(READ_ONCE(*p));
+}
+
+static inline void ivshm_wr16(__le16 *p, u16 v)
+{
+	WRITE_ONCE(*p, cpu_to_le16(v));
+}
+
+static inline void ivshm_wr32(__le32 *p, u32 v)
+{
+	WRITE_ONCE(*p, cpu_to_le32(v));
+}
+
+static inline void ivshm_wr64(__le64 *p, u64 v)
+{
+	WRITE_ONCE(*p, cpu_to_le64(v));
+}
+
+/* Region layer (region.c). */
+int ivshm_region_attach(struct ivshm_dev *dev);
+void ivshm_region_detach(struct ivshm_dev *dev);
+bool ivshm_peer_active(struct ivshm_dev *dev, u32 peer, u64 *epoch);
+int ivshm_chan_alloc(struct ivshm_dev *dev, u32 size, struct ivshm_ring *ring);
+void ivshm_chan_free(struct ivshm_dev *dev, u32 index, u32 generation);
+bool ivshm_chan_geometry(struct ivshm_dev *dev, u32 offset, u32 size);
+void ivshm_note_bad(struct ivshm_dev *dev, const char *what, u32 index);
+void ivshm_zombies_reap(struct ivshm_dev *dev, bool force);
+
+static inline struct ivshm_channel *ivshm_chan(struct ivshm_dev *dev, u32 i)
+{
+	return &dev->chans[i];
+}
+
+/* Device layer (pci.c). */
+void ivshm_ring_doorbell(struct ivshm_dev *dev, u32 peer);
+void ivshm_kick(struct ivshm_dev *dev);
+struct ivshm_dev *ivshm_dev_get_by_index(unsigned int index);
+
+/* Socket layer (socket.c). */
+void ivshm_dev_events(struct ivshm_dev *dev);
+void ivshm_dev_detach_socks(struct ivshm_dev *dev);
+int ivshm_sock_init(void);
+void ivshm_sock_exit(void);
+
+/* Module parameters (socket.c). */
+extern unsigned int ivshm_channel_size;
+extern unsigned int ivshm_poll_interval_ms;
+extern unsigned int ivshm_lock_lease_ms;
+
+/* Device table (pci.c). */
+extern struct mutex ivshm_devices_mutex;
+
+#endif /* _NET_IVSHMEM_AF_IVSHMEM_H */

@@ -1,0 +1,284 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * AF_IVSHMEM PCI driver: binds QEMU's IVSHMEM device (1af4:1110, both
+ * ivshmem-plain and ivshmem-doorbell), maps the region write-back, rings
+ * and takes doorbells, and runs each device's event work.
+ */
+#include <linux/interrupt.h>
+#include <linux/io.h>
+#include <linux/module.h>
+#include <linux/pci.h>
+#include <linux/slab.h>
+
+#include "af_ivshmem.h"
+
+#define IVSHMEM_VENDOR_ID	0x1af4
+#define IVSHMEM_DEVICE_ID	0x1110
+
+/* BAR0 registers (QEMU docs/specs/ivshmem-spec.rst) */
+#define IVSHMEM_REG_INTRMASK	0x00
+#define IVSHMEM_REG_INTRSTATUS	0x04
+#define IVSHMEM_REG_IVPOSITION	0x08
+#define IVSHMEM_REG_DOORBELL	0x0c
+
+#define IVSHMEM_BAR_REGS	0
+#define IVSHMEM_BAR_MSIX	1
+#define IVSHMEM_BAR_SHM		2
+
+/* The only vector we ring and take: "something changed for you". */
+#define IVSHMEM_VECTOR_EVENT	0
+
+static struct ivshm_dev *ivshm_devices[IVSHM_MAX_DEVICES];
+DEFINE_MUTEX(ivshm_devices_mutex);
+static struct workqueue_struct *ivshm_wq;
+
+/**
+ * ivshm_dev_get_by_index() - look up a device by region index
+ * @index: region index, or %IVSHMEM_REGION_ANY for the first device
+ *
+ * Context: caller holds ivshm_devices_mutex; the device stays valid until
+ * it is released.
+ * Return: the device or NULL.
+ */
+struct ivshm_dev *ivshm_dev_get_by_index(unsigned int index)
+{
+	unsigned int i;
+
+	lockdep_assert_held(&ivshm_devices_mutex);
+	if (index != IVSHMEM_REGION_ANY)
+		return index < IVSHM_MAX_DEVICES ? ivshm_devices[index] : NULL;
+	for (i = 0; i < IVSHM_MAX_DEVICES; i++)
+		if (ivshm_devices[i])
+			return ivshm_devices[i];
+	return NULL;
+}
+
+/* Runs the event work now (doorbell, or a local peer to wake). */
+void ivshm_kick(struct ivshm_dev *dev)
+{
+	if (!READ_ONCE(dev->dead))
+		mod_delayed_work(ivshm_wq, &dev->event_work, 0);
+}
+
+/**
+ * ivshm_ring_doorbell() - tell @peer that something changed for it
+ * @dev: the device
+ * @peer: the peer id to interrupt
+ *
+ * Without doorbells the peer's poller notices on its own.
+ */
+void ivshm_ring_doorbell(struct ivshm_dev *dev, u32 peer)
+{
+	if (peer == dev->self) {
+		ivshm_kick(dev);
+		return;
+	}
+	if (!dev->doorbell)
+		return;
+	iowrite32(peer << 16 | IVSHMEM_VECTOR_EVENT,
+		  dev->regs + IVSHMEM_REG_DOORBELL);
+	atomic64_inc(&dev->stats.doorbells_sent);
+}
+
+static irqreturn_t ivshm_irq(int irq, void *data)
+{
+	struct ivshm_dev *dev = data;
+
+	atomic64_inc(&dev->stats.doorbells_received);
+	ivshm_kick(dev);
+	return IRQ_HANDLED;
+}
+
+static void ivshm_event_work(struct work_struct *work)
+{
+	struct ivshm_dev *dev = container_of(to_delayed_work(work),
+					     struct ivshm_dev, event_work);
+	unsigned long next;
+
+	ivshm_dev_events(dev);
+	/*
+	 * Without interrupts this is the poller; with them it is the
+	 * housekeeping tick (connect timeouts, released channels).
+	 */
+	next = dev->doorbell ? HZ : msecs_to_jiffies(ivshm_poll_interval_ms);
+	if (!READ_ONCE(dev->dead))
+		queue_delayed_work(ivshm_wq, &dev->event_work, max(next, 1UL));
+}
+
+static int ivshm_setup_irq(struct ivshm_dev *dev)
+{
+	struct pci_dev *pdev = dev->pdev;
+	int nvec, err;
+
+	nvec = pci_alloc_irq_vectors(pdev, 1, 1, PCI_IRQ_MSIX);
+	if (nvec < 0)
+		return nvec;
+	err = request_irq(pci_irq_vector(pdev, IVSHMEM_VECTOR_EVENT), ivshm_irq,
+			  0, "af_ivshmem", dev);
+	if (err) {
+		pci_free_irq_vectors(pdev);
+		return err;
+	}
+	dev->nvec = nvec;
+	return 0;
+}
+
+static void ivshm_teardown_irq(struct ivshm_dev *dev)
+{
+	if (!dev->nvec)
+		return;
+	free_irq(pci_irq_vector(dev->pdev, IVSHMEM_VECTOR_EVENT), dev);
+	pci_free_irq_vectors(dev->pdev);
+	dev->nvec = 0;
+}
+
+static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
+{
+	struct ivshm_dev *dev;
+	resource_size_t start, len;
+	unsigned int index;
+	u32 ivposition;
+	int err;
+
+	dev = devm_kzalloc(&pdev->dev, sizeof(*dev), GFP_KERNEL);
+	if (!dev)
+		return -ENOMEM;
+	dev->pdev = pdev;
+	mutex_init(&dev->alloc_mutex);
+	spin_lock_init(&dev->socks_lock);
+	INIT_LIST_HEAD(&dev->socks);
+	INIT_LIST_HEAD(&dev->zombies);
+	INIT_DELAYED_WORK(&dev->event_work, ivshm_event_work);
+	pci_set_drvdata(pdev, dev);
+
+	err = pcim_enable_device(pdev);
+	if (err)
+		return err;
+	err = pcim_iomap_regions(pdev, BIT(IVSHMEM_BAR_REGS), "af_ivshmem");
+	if (err)
+		return err;
+	dev->regs = pcim_iomap_table(pdev)[IVSHMEM_BAR_REGS];
+
+	start = pci_resource_start(pdev, IVSHMEM_BAR_SHM);
+	len = pci_resource_len(pdev, IVSHMEM_BAR_SHM);
+	if (!start || !len)
+		return dev_err_probe(&pdev->dev, -ENODEV, "no shared memory BAR\n");
+	if (!devm_request_mem_region(&pdev->dev, start, len, "af_ivshmem shm"))
+		return -EBUSY;
+	/* Plain RAM on the host: map it cacheable, never as MMIO. */
+	dev->shm = devm_memremap(&pdev->dev, start, len, MEMREMAP_WB);
+	if (IS_ERR(dev->shm))
+		return PTR_ERR(dev->shm);
+	dev->shm_size = len;
+
+	/* ivshmem-doorbell has an MSI-X BAR and a server-given IVPosition. */
+	ivposition = ioread32(dev->regs + IVSHMEM_REG_IVPOSITION);
+	dev->doorbell = pdev->msix_cap &&
+			pci_resource_len(pdev, IVSHMEM_BAR_MSIX) &&
+			ivposition <= 0xffff;
+	if (dev->doorbell) {
+		if (ivposition >= IVSHM_MAX_PEERS)
+			return dev_err_probe(&pdev->dev, -ERANGE,
+					     "peer id %u beyond the %u this ABI supports\n",
+					     ivposition, IVSHM_MAX_PEERS);
+		dev->self = ivposition;
+		err = ivshm_setup_irq(dev);
+		if (err)
+			return dev_err_probe(&pdev->dev, err, "MSI-X setup\n");
+	}
+
+	err = ivshm_region_attach(dev);
+	if (err)
+		goto fail_irq;
+
+	mutex_lock(&ivshm_devices_mutex);
+	for (index = 0; index < IVSHM_MAX_DEVICES; index++)
+		if (!ivshm_devices[index])
+			break;
+	if (index == IVSHM_MAX_DEVICES) {
+		mutex_unlock(&ivshm_devices_mutex);
+		err = -ENOSPC;
+		goto fail_region;
+	}
+	dev->index = index;
+	ivshm_devices[index] = dev;
+	mutex_unlock(&ivshm_devices_mutex);
+
+	ivshm_kick(dev);
+	dev_info(&pdev->dev,
+		 "region %u: %llu MiB, peer id %u, %s mode\n", index,
+		 dev->shm_size >> 20, dev->self,
+		 dev->doorbell ? "doorbell" : "polling");
+	return 0;
+
+fail_region:
+	ivshm_region_detach(dev);
+fail_irq:
+	ivshm_teardown_irq(dev);
+	return err;
+}
+
+static void ivshm_remove(struct pci_dev *pdev)
+{
+	struct ivshm_dev *dev = pci_get_drvdata(pdev);
+
+	mutex_lock(&ivshm_devices_mutex);
+	WRITE_ONCE(dev->dead, true);
+	ivshm_devices[dev->index] = NULL;
+	mutex_unlock(&ivshm_devices_mutex);
+
+	ivshm_teardown_irq(dev);
+	/* Detached sockets stop kicking the work; then it can be stopped. */
+	ivshm_dev_detach_socks(dev);
+	cancel_delayed_work_sync(&dev->event_work);
+	ivshm_zombies_reap(dev, true);
+	ivshm_region_detach(dev);
+	dev_info(&pdev->dev, "region %u removed\n", dev->index);
+}
+
+static const struct pci_device_id ivshm_pci_ids[] = {
+	{ PCI_DEVICE(IVSHMEM_VENDOR_ID, IVSHMEM_DEVICE_ID) },
+	{ }
+};
+MODULE_DEVICE_TABLE(pci, ivshm_pci_ids);
+
+static struct pci_driver ivshm_pci_driver = {
+	.name = "af_ivshmem",
+	.id_table = ivshm_pci_ids,
+	.probe = ivshm_probe,
+	.remove = ivshm_remove,
+};
+
+static int __init ivshm_init(void)
+{
+	int err;
+
+	ivshm_wq = alloc_workqueue("af_ivshmem", WQ_UNBOUND, 0);
+	if (!ivshm_wq)
+		return -ENOMEM;
+	err = ivshm_sock_init();
+	if (err)
+		goto fail_wq;
+	err = pci_register_driver(&ivshm_pci_driver);
+	if (err)
+		goto fail_sock;
+	return 0;
+fail_sock:
+	ivshm_sock_exit();
+fail_wq:
+	destroy_workqueue(ivshm_wq);
+	return err;
+}
+
+static void __exit ivshm_exit(void)
+{
+	pci_unregister_driver(&ivshm_pci_driver);
+	ivshm_sock_exit();
+	destroy_workqueue(ivshm_wq);
+}
+
+module_init(ivshm_init);
+module_exit(ivshm_exit);
+
+MODULE_DESCRIPTION("AF_IVSHMEM: sockets between VMs over a QEMU IVSHMEM region");
+MODULE_LICENSE("GPL");

@@ -1,0 +1,480 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * AF_IVSHMEM region layer: formatting and attaching the shared region, the
+ * cross-guest control lock, peer slots and channel allocation.
+ *
+ * Every value read from the region may have been written by a hostile
+ * guest: it is read once with READ_ONCE(), validated, and only the
+ * validated copy is used.
+ */
+#include <linux/delay.h>
+#include <linux/jiffies.h>
+#include <linux/sched.h>
+#include <linux/slab.h>
+#include <linux/sort.h>
+
+#include "af_ivshmem.h"
+
+#define IVSHM_FORMAT_WAIT_MS	5000
+#define IVSHM_LOCK_WAIT_MS	10000
+
+void ivshm_note_bad(struct ivshm_dev *dev, const char *what, u32 index)
+{
+	atomic64_inc(&dev->stats.validation_failures);
+	dev_warn_ratelimited(&dev->pdev->dev,
+			     "invalid shared state: %s (entry %u)\n",
+			     what, index);
+}
+
+/* Writes a fresh v1 header; called by the guest that won format_state. */
+static void ivshm_region_format(struct ivshm_dev *dev)
+{
+	struct ivshm_region_header *hdr = dev->hdr;
+	u32 data_blocks = (dev->shm_size - IVSHM_DATA_OFFSET) /
+			  IVSHM_BLOCK_SIZE;
+
+	memset(dev->shm + IVSHM_PEER_TABLE_OFFSET, 0,
+	       IVSHM_DATA_OFFSET - IVSHM_PEER_TABLE_OFFSET);
+	ivshm_wr32(&hdr->abi_version, IVSHM_ABI_VERSION);
+	ivshm_wr64(&hdr->region_size, dev->shm_size);
+	ivshm_wr32(&hdr->block_size, IVSHM_BLOCK_SIZE);
+	ivshm_wr32(&hdr->max_peers, IVSHM_MAX_PEERS);
+	ivshm_wr32(&hdr->max_channels, IVSHM_MAX_CHANNELS);
+	ivshm_wr32(&hdr->peer_table_offset, IVSHM_PEER_TABLE_OFFSET);
+	ivshm_wr32(&hdr->channel_table_offset, IVSHM_CHANNEL_TABLE_OFFSET);
+	ivshm_wr32(&hdr->data_offset, IVSHM_DATA_OFFSET);
+	ivshm_wr32(&hdr->data_blocks, data_blocks);
+	ivshm_wr64(&hdr->control_lock, 0);
+	ivshm_wr32(&hdr->free_start_offset, IVSHM_DATA_OFFSET);
+	ivshm_wr32(&hdr->num_active_channel, 0);
+	ivshm_wr64(&hdr->alloc_generation, 0);
+	smp_wmb();	/* header fields before the magic */
+	ivshm_wr32(&hdr->magic, IVSHM_MAGIC);
+	smp_wmb();
+	ivshm_wr32(&hdr->format_state, IVSHM_FORMAT_READY);
+}
+
+/* Checks a header formatted by another guest against what we support. */
+static int ivshm_region_validate(struct ivshm_dev *dev)
+{
+	struct ivshm_region_header *hdr = dev->hdr;
+	u32 data_blocks = (dev->shm_size - IVSHM_DATA_OFFSET) /
+			  IVSHM_BLOCK_SIZE;
+
+	if (ivshm_rd32(&hdr->magic) != IVSHM_MAGIC ||
+	    ivshm_rd32(&hdr->abi_version) != IVSHM_ABI_VERSION) {
+		dev_err(&dev->pdev->dev,
+			"region has magic %#x version %u, want %#x version %u\n",
+			ivshm_rd32(&hdr->magic), ivshm_rd32(&hdr->abi_version),
+			IVSHM_MAGIC, IVSHM_ABI_VERSION);
+		return -EPROTO;
+	}
+	if (ivshm_rd64(&hdr->region_size) != dev->shm_size ||
+	    ivshm_rd32(&hdr->block_size) != IVSHM_BLOCK_SIZE ||
+	    ivshm_rd32(&hdr->max_peers) != IVSHM_MAX_PEERS ||
+	    ivshm_rd32(&hdr->max_channels) != IVSHM_MAX_CHANNELS ||
+	    ivshm_rd32(&hdr->peer_table_offset) != IVSHM_PEER_TABLE_OFFSET ||
+	    ivshm_rd32(&hdr->channel_table_offset) != IVSHM_CHANNEL_TABLE_OFFSET ||
+	    ivshm_rd32(&hdr->data_offset) != IVSHM_DATA_OFFSET ||
+	    ivshm_rd32(&hdr->data_blocks) != data_blocks) {
+		dev_err(&dev->pdev->dev, "region header has an unsupported layout\n");
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* Formats the region if it is blank, else waits for it and checks it. */
+static int ivshm_region_format_or_wait(struct ivshm_dev *dev)
+{
+	u32 *state = (__force u32 *)&dev->hdr->format_state;
+	unsigned long deadline;
+	u32 old;
+
+	old = cmpxchg(state, cpu_to_le32(IVSHM_FORMAT_BLANK),
+		      cpu_to_le32(IVSHM_FORMAT_BUSY));
+	if (old == cpu_to_le32(IVSHM_FORMAT_BLANK)) {
+		ivshm_region_format(dev);
+		dev_info(&dev->pdev->dev, "formatted region (%llu bytes)\n",
+			 dev->shm_size);
+		return 0;
+	}
+
+	deadline = jiffies + msecs_to_jiffies(IVSHM_FORMAT_WAIT_MS);
+	while (ivshm_rd32(&dev->hdr->format_state) != IVSHM_FORMAT_READY) {
+		if (time_after(jiffies, deadline)) {
+			dev_err(&dev->pdev->dev,
+				"region stays unformatted (state %u)\n",
+				ivshm_rd32(&dev->hdr->format_state));
+			return -ETIMEDOUT;
+		}
+		msleep(20);
+	}
+	smp_rmb();	/* format_state before the header fields */
+	return ivshm_region_validate(dev);
+}
+
+static int ivshm_peer_claim(struct ivshm_dev *dev)
+{
+	struct ivshm_peer_slot *slot;
+	u32 i;
+
+	if (!dev->doorbell) {
+		/* No server hands out ids: claim the first free slot. */
+		for (i = 0; i < IVSHM_MAX_PEERS; i++) {
+			u32 *state = (__force u32 *)&dev->peers[i].state;
+
+			if (cmpxchg(state, cpu_to_le32(IVSHM_PEER_FREE),
+				    cpu_to_le32(IVSHM_PEER_ACTIVE)) ==
+			    cpu_to_le32(IVSHM_PEER_FREE))
+				break;
+		}
+		if (i == IVSHM_MAX_PEERS) {
+			dev_err(&dev->pdev->dev, "no free peer slot\n");
+			return -EBUSY;
+		}
+		dev->self = i;
+	}
+	slot = &dev->peers[dev->self];
+	ivshm_wr32(&slot->flags, dev->doorbell ? IVSHM_PEER_F_DOORBELL : 0);
+	ivshm_wr64(&slot->heartbeat, 0);
+	ivshm_wr64(&slot->epoch, ivshm_rd64(&slot->epoch) + 1);
+	smp_wmb();
+	ivshm_wr32(&slot->state, IVSHM_PEER_ACTIVE);
+	return 0;
+}
+
+bool ivshm_peer_active(struct ivshm_dev *dev, u32 peer, u64 *epoch)
+{
+	struct ivshm_peer_slot *slot;
+
+	if (peer >= IVSHM_MAX_PEERS)
+		return false;
+	slot = &dev->peers[peer];
+	if (ivshm_rd32(&slot->state) != IVSHM_PEER_ACTIVE)
+		return false;
+	if (epoch)
+		*epoch = ivshm_rd64(&slot->epoch);
+	return true;
+}
+
+int ivshm_region_attach(struct ivshm_dev *dev)
+{
+	int err;
+
+	ivshm_abi_size_checks();
+	if (dev->shm_size < IVSHM_MIN_REGION_SIZE ||
+	    !is_power_of_2(dev->shm_size) || dev->shm_size > SZ_2G) {
+		dev_err(&dev->pdev->dev,
+			"region size %llu unsupported (power of two, 1 MiB to 2 GiB)\n",
+			dev->shm_size);
+		return -EINVAL;
+	}
+	dev->hdr = dev->shm;
+	dev->peers = dev->shm + IVSHM_PEER_TABLE_OFFSET;
+	dev->chans = dev->shm + IVSHM_CHANNEL_TABLE_OFFSET;
+	dev->data_end = dev->shm_size;
+
+	dev->extents = kcalloc(IVSHM_MAX_CHANNELS, sizeof(*dev->extents),
+			       GFP_KERNEL);
+	dev->answered_gen = kcalloc(IVSHM_MAX_CHANNELS,
+				    sizeof(*dev->answered_gen), GFP_KERNEL);
+	if (!dev->extents || !dev->answered_gen) {
+		err = -ENOMEM;
+		goto fail;
+	}
+
+	err = ivshm_region_format_or_wait(dev);
+	if (err)
+		goto fail;
+	err = ivshm_peer_claim(dev);
+	if (err)
+		goto fail;
+	return 0;
+fail:
+	kfree(dev->extents);
+	kfree(dev->answered_gen);
+	dev->extents = NULL;
+	dev->answered_gen = NULL;
+	return err;
+}
+
+void ivshm_region_detach(struct ivshm_dev *dev)
+{
+	struct ivshm_peer_slot *slot = &dev->peers[dev->self];
+
+	ivshm_wr32(&slot->state, IVSHM_PEER_FREE);
+	kfree(dev->extents);
+	kfree(dev->answered_gen);
+	dev->extents = NULL;
+	dev->answered_gen = NULL;
+}
+
+/*
+ * The control lock.  A plain 64-bit word in the header taken with
+ * compare-and-exchange: 0 when free, else (sequence << 16) | (holder + 1).
+ * A waiter that sees the same non-zero value for longer than the lease
+ * (module parameter lock_lease_ms) takes the lock over: its holder is
+ * presumed dead.  Holders keep it for a table scan only.
+ */
+static int ivshm_control_lock(struct ivshm_dev *dev, u64 *token)
+{
+	u64 *word = (__force u64 *)&dev->hdr->control_lock;
+	unsigned long deadline = jiffies + msecs_to_jiffies(IVSHM_LOCK_WAIT_MS);
+	unsigned long seen_since = jiffies;
+	u64 seen = 0, cur, mine;
+	unsigned int spins = 0;
+
+	lockdep_assert_held(&dev->alloc_mutex);
+	for (;;) {
+		mine = (++dev->lock_seq << 16) | (dev->self + 1);
+		cur = le64_to_cpu(READ_ONCE(*word));
+		if (!cur) {
+			if (cmpxchg64(word, 0, cpu_to_le64(mine)) == 0)
+				break;
+			continue;
+		}
+		if (cur != seen) {
+			seen = cur;
+			seen_since = jiffies;
+		} else if (time_after(jiffies, seen_since +
+				      msecs_to_jiffies(ivshm_lock_lease_ms))) {
+			if (cmpxchg64(word, cpu_to_le64(cur),
+				      cpu_to_le64(mine)) == cpu_to_le64(cur)) {
+				atomic64_inc(&dev->stats.lock_steals);
+				dev_warn(&dev->pdev->dev,
+					 "control lock held by peer %llu past its lease: taken over\n",
+					 (cur & 0xffff) - 1);
+				break;
+			}
+		}
+		if (time_after(jiffies, deadline))
+			return -ETIMEDOUT;
+		if (++spins < 64)
+			cpu_relax();
+		else
+			usleep_range(20, 100);
+	}
+	*token = mine;
+	return 0;
+}
+
+static void ivshm_control_unlock(struct ivshm_dev *dev, u64 token)
+{
+	u64 *word = (__force u64 *)&dev->hdr->control_lock;
+
+	/* cmpxchg orders the table writes before the release */
+	if (cmpxchg64(word, cpu_to_le64(token), 0) != cpu_to_le64(token))
+		dev_warn(&dev->pdev->dev, "control lock was taken from us\n");
+}
+
+bool ivshm_chan_geometry(struct ivshm_dev *dev, u32 offset, u32 size)
+{
+	return size && IS_ALIGNED(offset, IVSHM_BLOCK_SIZE) &&
+	       IS_ALIGNED(size, IVSHM_BLOCK_SIZE) &&
+	       offset >= IVSHM_DATA_OFFSET && offset < dev->data_end &&
+	       size <= dev->data_end - offset;
+}
+
+static int ivshm_extent_cmp(const void *a, const void *b)
+{
+	u64 x = *(const u64 *)a, y = *(const u64 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * Scans the table under the control lock: collects the extents of
+ * allocated channels (offset << 32 | size) sorted by offset, and returns
+ * their number.  Entries with impossible geometry are counted as
+ * validation failures and occupy nothing.
+ */
+static unsigned int ivshm_collect_extents(struct ivshm_dev *dev)
+{
+	unsigned int n = 0;
+	u32 i;
+
+	for (i = 0; i < IVSHM_MAX_CHANNELS; i++) {
+		struct ivshm_channel *ch = ivshm_chan(dev, i);
+		u32 off, size;
+
+		if (ivshm_rd32(&ch->alloc_state) != IVSHM_CHAN_ALLOCATED)
+			continue;
+		off = ivshm_rd32(&ch->buff_offset);
+		size = ivshm_rd32(&ch->buff_size);
+		if (!ivshm_chan_geometry(dev, off, size)) {
+			ivshm_note_bad(dev, "channel geometry", i);
+			continue;
+		}
+		dev->extents[n++] = (u64)off << 32 | size;
+	}
+	sort(dev->extents, n, sizeof(u64), ivshm_extent_cmp, NULL);
+	return n;
+}
+
+/* Publishes num_active_channel and free_start_offset after a change. */
+static void ivshm_publish_usage(struct ivshm_dev *dev, unsigned int n)
+{
+	u32 end = IVSHM_DATA_OFFSET;
+	unsigned int i;
+
+	for (i = 0; i < n; i++)
+		end = max_t(u32, end, (dev->extents[i] >> 32) +
+				      (u32)dev->extents[i]);
+	ivshm_wr32(&dev->hdr->num_active_channel, n);
+	ivshm_wr32(&dev->hdr->free_start_offset, end);
+	ivshm_wr64(&dev->hdr->alloc_generation,
+	     ivshm_rd64(&dev->hdr->alloc_generation) + 1);
+}
+
+/* First fit: the lowest gap of @size bytes between sorted extents. */
+static bool ivshm_find_gap(struct ivshm_dev *dev, unsigned int n, u32 size,
+			   u32 *offset)
+{
+	u32 cursor = IVSHM_DATA_OFFSET;
+	unsigned int i;
+
+	for (i = 0; i <= n; i++) {
+		u32 next = i < n ? dev->extents[i] >> 32 : dev->data_end;
+
+		if (next >= cursor && next - cursor >= size) {
+			*offset = cursor;
+			return true;
+		}
+		if (i < n)
+			cursor = max_t(u32, cursor, next + (u32)dev->extents[i]);
+	}
+	return false;
+}
+
+/**
+ * ivshm_chan_alloc() - allocate a channel entry and its ring
+ * @dev: the device
+ * @size: ring size in bytes, a multiple of the block size
+ * @ring: filled with the entry's index, generation and geometry
+ *
+ * The entry is zeroed and marked allocated with us as the sender; the
+ * caller fills in the rest of the sender half and then sets sender_state.
+ *
+ * Return: 0, -ENOBUFS when the region has no room, or -ETIMEDOUT when the
+ * control lock cannot be had.
+ */
+int ivshm_chan_alloc(struct ivshm_dev *dev, u32 size, struct ivshm_ring *ring)
+{
+	struct ivshm_channel *ch = NULL;
+	unsigned int n;
+	u32 i, idx, offset, gen;
+	u64 token;
+	int err;
+
+	mutex_lock(&dev->alloc_mutex);
+	err = ivshm_control_lock(dev, &token);
+	if (err)
+		goto out;
+
+	for (i = 0; i < IVSHM_MAX_CHANNELS; i++) {
+		idx = (dev->alloc_hint + i) % IVSHM_MAX_CHANNELS;
+		if (ivshm_rd32(&ivshm_chan(dev, idx)->alloc_state) == IVSHM_CHAN_FREE) {
+			ch = ivshm_chan(dev, idx);
+			break;
+		}
+	}
+	n = ivshm_collect_extents(dev);
+	if (!ch || !ivshm_find_gap(dev, n, size, &offset)) {
+		err = -ENOBUFS;
+		goto unlock;
+	}
+	dev->alloc_hint = (idx + 1) % IVSHM_MAX_CHANNELS;
+
+	gen = ivshm_rd32(&ch->generation) + 1;
+	if (!gen)
+		gen = 1;
+	memset(ch, 0, sizeof(*ch));
+	ivshm_wr32(&ch->generation, gen);
+	ivshm_wr16(&ch->sender_vm, dev->self);
+	ivshm_wr32(&ch->buff_offset, offset);
+	ivshm_wr32(&ch->buff_size, size);
+	smp_wmb();
+	ivshm_wr32(&ch->alloc_state, IVSHM_CHAN_ALLOCATED);
+
+	dev->extents[n++] = (u64)offset << 32 | size;
+	ivshm_publish_usage(dev, n);
+
+	ring->index = idx;
+	ring->generation = gen;
+	ring->offset = offset;
+	ring->size = size;
+	ring->pos = 0;
+unlock:
+	ivshm_control_unlock(dev, token);
+out:
+	mutex_unlock(&dev->alloc_mutex);
+	return err;
+}
+
+/**
+ * ivshm_chan_free() - return one of our channels to the free pool
+ * @dev: the device
+ * @index: channel table index
+ * @generation: generation it had when we allocated it
+ *
+ * Only frees the entry if it is still the one we allocated.
+ */
+void ivshm_chan_free(struct ivshm_dev *dev, u32 index, u32 generation)
+{
+	struct ivshm_channel *ch = ivshm_chan(dev, index);
+	u64 token;
+
+	mutex_lock(&dev->alloc_mutex);
+	if (ivshm_control_lock(dev, &token)) {
+		dev_warn(&dev->pdev->dev, "channel %u not freed: lock timeout\n",
+			 index);
+		goto out;
+	}
+	if (ivshm_rd32(&ch->alloc_state) == IVSHM_CHAN_ALLOCATED &&
+	    ivshm_rd32(&ch->generation) == generation &&
+	    ivshm_rd16(&ch->sender_vm) == dev->self) {
+		ivshm_wr32(&ch->sender_state, IVSHM_SEND_NONE);
+		ivshm_wr32(&ch->alloc_state, IVSHM_CHAN_FREE);
+		ivshm_publish_usage(dev, ivshm_collect_extents(dev));
+	} else {
+		ivshm_note_bad(dev, "freeing a channel that changed", index);
+	}
+	ivshm_control_unlock(dev, token);
+out:
+	mutex_unlock(&dev->alloc_mutex);
+}
+
+/**
+ * ivshm_zombies_reap() - free closed channels the receiver has released
+ * @dev: the device
+ * @force: free them all (the device is going away)
+ *
+ * A channel is returned only once its receiver has released it (or
+ * refused it), or the receiver's peer slot has gone or changed epoch: until
+ * then the receiver may still write its half of the entry.
+ */
+void ivshm_zombies_reap(struct ivshm_dev *dev, bool force)
+{
+	struct ivshm_zombie *z, *tmp;
+	LIST_HEAD(done);
+
+	spin_lock_bh(&dev->socks_lock);
+	list_for_each_entry_safe(z, tmp, &dev->zombies, node) {
+		struct ivshm_channel *ch = ivshm_chan(dev, z->index);
+		u32 rstate = ivshm_rd32(&ch->receiver_state);
+		u64 epoch;
+
+		if (force || rstate == IVSHM_RECV_RELEASED ||
+		    rstate == IVSHM_RECV_REFUSED ||
+		    !ivshm_peer_active(dev, z->peer, &epoch) ||
+		    epoch != z->peer_epoch)
+			list_move(&z->node, &done);
+	}
+	spin_unlock_bh(&dev->socks_lock);
+
+	list_for_each_entry_safe(z, tmp, &done, node) {
+		ivshm_chan_free(dev, z->index, z->generation);
+		list_del(&z->node);
+		kfree(z);
+	}
+}

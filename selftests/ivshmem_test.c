@@ -1,0 +1,479 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * AF_IVSHMEM socket tests (kselftest harness).
+ *
+ * Run inside a guest with the module loaded and ivshmem_peerd running in
+ * this guest and, for the "remote" variants, in another guest whose peer
+ * id is in $IVSHMEM_REMOTE_PEER.  $IVSHMEM_BULK_MIB sets the bulk transfer
+ * size (default 256).
+ */
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/epoll.h>
+
+#include "ivshmem_util.h"
+#include "kselftest_harness.h"
+
+#define CHUNK	(64 * 1024)
+#define ABI_MAX_PEERS	64	/* peer ids of shared-memory ABI v1 */
+
+static int fam;
+
+static int ivs_socket(void)
+{
+	fam = ivshmem_family();
+	return fam < 0 ? -1 : socket(fam, SOCK_STREAM, 0);
+}
+
+static int ivs_connect(int fd, uint32_t peer, uint32_t port)
+{
+	struct sockaddr_ivshmem addr;
+
+	ivshmem_addr(&addr, peer, port);
+	return connect(fd, (struct sockaddr *)&addr, sizeof(addr));
+}
+
+/* A connected socket to @peer:@port, or -1. */
+static int ivs_dial(uint32_t peer, uint32_t port)
+{
+	int fd = ivs_socket();
+
+	if (fd >= 0 && ivs_connect(fd, peer, port)) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* A listening socket on @port (any peer), or -1. */
+static int ivs_listen(uint32_t port)
+{
+	struct sockaddr_ivshmem addr;
+	int fd = ivs_socket();
+
+	ivshmem_addr(&addr, IVSHMEM_PEER_ANY, port);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) ||
+	    listen(fd, 8)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* A fresh port for tests that listen themselves. */
+static uint32_t test_port(void)
+{
+	return 20000 + getpid() % 20000;
+}
+
+FIXTURE(peer) {
+	uint32_t peer;
+	uint32_t self;
+};
+
+FIXTURE_VARIANT(peer) {
+	int remote;
+};
+
+FIXTURE_VARIANT_ADD(peer, local) {
+	.remote = 0,
+};
+
+FIXTURE_VARIANT_ADD(peer, remote) {
+	.remote = 1,
+};
+
+FIXTURE_SETUP(peer)
+{
+	const char *env = getenv("IVSHMEM_REMOTE_PEER");
+	long me = ivshmem_local_peer();
+
+	ASSERT_GE(me, 0) TH_LOG("local peer id: %s", strerror(errno));
+	self->self = me;
+	self->peer = self->self;
+	if (variant->remote) {
+		if (!env)
+			SKIP(return, "IVSHMEM_REMOTE_PEER not set");
+		self->peer = strtoul(env, NULL, 0);
+	}
+}
+
+FIXTURE_TEARDOWN(peer)
+{
+}
+
+TEST_F(peer, echo)
+{
+	static const char msg[] = "hello over ivshmem";
+	char buf[sizeof(msg)];
+	int fd = ivs_dial(self->peer, PEERD_PORT_ECHO);
+
+	ASSERT_GE(fd, 0) TH_LOG("connect: %s", strerror(errno));
+	ASSERT_EQ(sizeof(msg), write_full(fd, msg, sizeof(msg)));
+	ASSERT_EQ(sizeof(msg), read_full(fd, buf, sizeof(buf)));
+	ASSERT_EQ(0, memcmp(msg, buf, sizeof(msg)));
+	ASSERT_EQ(0, shutdown(fd, SHUT_WR));
+	ASSERT_EQ(0, recv(fd, buf, sizeof(buf), 0));
+	close(fd);
+}
+
+TEST_F(peer, names)
+{
+	struct sockaddr_ivshmem addr;
+	socklen_t len = sizeof(addr);
+	int fd = ivs_dial(self->peer, PEERD_PORT_ECHO);
+
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, getpeername(fd, (struct sockaddr *)&addr, &len));
+	ASSERT_EQ(sizeof(addr), len);
+	ASSERT_EQ(fam, addr.sivshm_family);
+	ASSERT_EQ(self->peer, addr.sivshm_peer);
+	ASSERT_EQ(PEERD_PORT_ECHO, addr.sivshm_port);
+	ASSERT_EQ(0, addr.sivshm_region);
+	len = sizeof(addr);
+	ASSERT_EQ(0, getsockname(fd, (struct sockaddr *)&addr, &len));
+	ASSERT_EQ(self->self, addr.sivshm_peer);
+	ASSERT_GE(addr.sivshm_port, IVSHMEM_EPHEMERAL_FIRST);
+	ASSERT_LE(addr.sivshm_port, IVSHMEM_EPHEMERAL_LAST);
+	close(fd);
+}
+
+TEST_F(peer, unbound_port_refused)
+{
+	int fd = ivs_socket();
+
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(-1, ivs_connect(fd, self->peer, PEERD_PORT_UNUSED));
+	ASSERT_EQ(ECONNREFUSED, errno);
+	/* The socket can try again after a refusal. */
+	ASSERT_EQ(0, ivs_connect(fd, self->peer, PEERD_PORT_ECHO));
+	close(fd);
+}
+
+TEST_F(peer, close_gives_eof)
+{
+	char buf[16];
+	int fd = ivs_dial(self->peer, PEERD_PORT_BYE);
+
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(strlen(PEERD_BYE), read_full(fd, buf, sizeof(buf)));
+	ASSERT_EQ(0, memcmp(buf, PEERD_BYE, strlen(PEERD_BYE)));
+	ASSERT_EQ(0, recv(fd, buf, sizeof(buf), 0));
+	ASSERT_EQ(0, recv(fd, buf, sizeof(buf), 0));
+	close(fd);
+}
+
+static volatile sig_atomic_t sigpipes;
+
+static void on_sigpipe(int sig)
+{
+	sigpipes++;
+}
+
+TEST_F(peer, send_after_peer_close_epipe)
+{
+	char buf[16];
+	int fd = ivs_dial(self->peer, PEERD_PORT_BYE);
+
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(strlen(PEERD_BYE), read_full(fd, buf, sizeof(buf)));
+	ASSERT_EQ(-1, send(fd, "x", 1, MSG_NOSIGNAL));
+	ASSERT_EQ(EPIPE, errno);
+	ASSERT_EQ(0, sigpipes);
+	signal(SIGPIPE, on_sigpipe);
+	ASSERT_EQ(-1, send(fd, "x", 1, 0));
+	ASSERT_EQ(EPIPE, errno);
+	ASSERT_EQ(1, sigpipes);
+	close(fd);
+}
+
+TEST_F(peer, half_close_sink)
+{
+	static char buf[CHUNK];
+	const uint64_t total = 1 << 20;
+	uint64_t reply[2];
+	struct stream s;
+	uint64_t left;
+	int fd = ivs_dial(self->peer, PEERD_PORT_SINK);
+
+	ASSERT_GE(fd, 0);
+	stream_init(&s, 42);
+	for (left = total; left; left -= CHUNK) {
+		stream_fill(&s, buf, CHUNK);
+		ASSERT_EQ(CHUNK, write_full(fd, buf, CHUNK));
+	}
+	ASSERT_EQ(0, shutdown(fd, SHUT_WR));
+	ASSERT_EQ(-1, send(fd, "x", 1, MSG_NOSIGNAL));
+	ASSERT_EQ(EPIPE, errno);
+	ASSERT_EQ(sizeof(reply), read_full(fd, reply, sizeof(reply)));
+	ASSERT_EQ(total, reply[0]);
+	ASSERT_EQ(s.sum, reply[1]);
+	ASSERT_EQ(0, recv(fd, buf, 1, 0));
+	close(fd);
+}
+
+TEST_F(peer, nonblocking_connect)
+{
+	struct pollfd pfd;
+	socklen_t len = sizeof(int);
+	int fd = ivs_socket(), err = -1;
+	char buf[4];
+
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(0, fcntl(fd, F_SETFL, O_NONBLOCK));
+	ASSERT_EQ(-1, ivs_connect(fd, self->peer, PEERD_PORT_ECHO));
+	ASSERT_EQ(EINPROGRESS, errno);
+	pfd.fd = fd;
+	pfd.events = POLLOUT;
+	ASSERT_EQ(1, poll(&pfd, 1, 20000));
+	ASSERT_TRUE(pfd.revents & POLLOUT);
+	ASSERT_EQ(0, getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len));
+	ASSERT_EQ(0, err);
+	ASSERT_EQ(-1, recv(fd, buf, sizeof(buf), 0));
+	ASSERT_EQ(EAGAIN, errno);
+	ASSERT_EQ(3, send(fd, "abc", 3, 0));
+	pfd.events = POLLIN;
+	ASSERT_EQ(1, poll(&pfd, 1, 20000));
+	ASSERT_EQ(3, recv(fd, buf, sizeof(buf), 0));
+	ASSERT_EQ(0, memcmp(buf, "abc", 3));
+	close(fd);
+}
+
+TEST_F(peer, epoll_edge_triggered)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET }, out;
+	char buf[64];
+	int i, ep, fd = ivs_dial(self->peer, PEERD_PORT_ECHO);
+
+	ASSERT_GE(fd, 0);
+	ep = epoll_create1(0);
+	ASSERT_GE(ep, 0);
+	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev));
+	/* Nothing to read yet. */
+	ASSERT_EQ(0, epoll_wait(ep, &out, 1, 0));
+	for (i = 0; i < 3; i++) {
+		ASSERT_EQ(5, send(fd, "ping", 5, 0));
+		ASSERT_EQ(1, epoll_wait(ep, &out, 1, 20000));
+		ASSERT_TRUE(out.events & EPOLLIN);
+		ASSERT_EQ(5, read_full(fd, buf, 5));
+		ASSERT_EQ(0, strcmp(buf, "ping"));
+	}
+	ASSERT_EQ(0, shutdown(fd, SHUT_WR));
+	ASSERT_EQ(1, epoll_wait(ep, &out, 1, 20000));
+	ASSERT_TRUE(out.events & EPOLLIN);
+	ASSERT_EQ(0, recv(fd, buf, sizeof(buf), 0));
+	close(ep);
+	close(fd);
+}
+
+struct bulk_args {
+	int fd;
+	uint64_t size;
+	uint64_t sum;
+	int err;
+};
+
+static void *bulk_send(void *arg)
+{
+	struct bulk_args *a = arg;
+	static char buf[CHUNK];
+	struct stream s;
+	uint64_t left;
+
+	stream_init(&s, BULK_SEED_TO_PEER);
+	for (left = a->size; left; left -= CHUNK) {
+		stream_fill(&s, buf, CHUNK);
+		if (write_full(a->fd, buf, CHUNK) != CHUNK) {
+			a->err = errno;
+			break;
+		}
+	}
+	a->sum = s.sum;
+	return NULL;
+}
+
+/* size bytes each way at once, verified byte for byte and by checksum. */
+TEST_F_TIMEOUT(peer, bulk_both_directions, 1200)
+{
+	static char buf[CHUNK];
+	const char *env = getenv("IVSHMEM_BULK_MIB");
+	struct bulk_args a = { .size = (env ? atoll(env) : 256) << 20 };
+	uint64_t reply[2], left;
+	struct stream s;
+	pthread_t thr;
+	long bad = -1;
+
+	a.fd = ivs_dial(self->peer, PEERD_PORT_BULK);
+	ASSERT_GE(a.fd, 0);
+	ASSERT_EQ(8, write_full(a.fd, &a.size, 8));
+	ASSERT_EQ(0, pthread_create(&thr, NULL, bulk_send, &a));
+	stream_init(&s, BULK_SEED_FROM_PEER);
+	for (left = a.size; left && bad < 0; left -= CHUNK) {
+		if (read_full(a.fd, buf, CHUNK) != CHUNK)
+			break;
+		bad = stream_verify(&s, buf, CHUNK);
+	}
+	pthread_join(thr, NULL);
+	ASSERT_EQ(0, a.err);
+	ASSERT_EQ(-1, bad) TH_LOG("mismatch at %llu",
+				  (unsigned long long)(a.size - left + bad));
+	ASSERT_EQ(0, left);
+	ASSERT_EQ(a.size, s.bytes);
+	ASSERT_EQ(sizeof(reply), read_full(a.fd, reply, sizeof(reply)));
+	ASSERT_EQ(0, reply[1]) TH_LOG("peer saw corrupted data");
+	ASSERT_EQ(a.sum, reply[0]);
+	close(a.fd);
+}
+
+TEST(local_connect_accept)
+{
+	struct sockaddr_ivshmem cli, acc;
+	socklen_t len = sizeof(cli);
+	int lfd = ivs_listen(test_port()), cfd, afd;
+	char buf[8];
+
+	ASSERT_GE(lfd, 0);
+	cfd = ivs_dial(ivshmem_local_peer(), test_port());
+	ASSERT_GE(cfd, 0);
+	len = sizeof(acc);
+	afd = accept(lfd, (struct sockaddr *)&acc, &len);
+	ASSERT_GE(afd, 0);
+	ASSERT_EQ(sizeof(acc), len);
+	len = sizeof(cli);
+	ASSERT_EQ(0, getsockname(cfd, (struct sockaddr *)&cli, &len));
+	ASSERT_EQ(cli.sivshm_port, acc.sivshm_port);
+	ASSERT_EQ(cli.sivshm_peer, acc.sivshm_peer);
+	ASSERT_EQ(4, send(cfd, "ping", 4, 0));
+	ASSERT_EQ(4, read_full(afd, buf, 4));
+	ASSERT_EQ(0, memcmp(buf, "ping", 4));
+	ASSERT_EQ(4, send(afd, "pong", 4, 0));
+	ASSERT_EQ(4, read_full(cfd, buf, 4));
+	ASSERT_EQ(0, memcmp(buf, "pong", 4));
+	close(afd);
+	ASSERT_EQ(0, recv(cfd, buf, sizeof(buf), 0));
+	close(cfd);
+	close(lfd);
+}
+
+TEST(accept_nonblocking_empty)
+{
+	int lfd = ivs_listen(test_port());
+
+	ASSERT_GE(lfd, 0);
+	ASSERT_EQ(0, fcntl(lfd, F_SETFL, O_NONBLOCK));
+	ASSERT_EQ(-1, accept(lfd, NULL, NULL));
+	ASSERT_EQ(EAGAIN, errno);
+	close(lfd);
+}
+
+TEST(bad_addresses)
+{
+	struct sockaddr_ivshmem addr;
+	struct sockaddr_in in = { .sin_family = AF_INET };
+	int fd = ivs_socket();
+
+	ASSERT_GE(fd, 0);
+	ivshmem_addr(&addr, ivshmem_local_peer(), PEERD_PORT_ECHO);
+	/* Too short. */
+	ASSERT_EQ(-1, connect(fd, (struct sockaddr *)&addr, 8));
+	ASSERT_EQ(EINVAL, errno);
+	ASSERT_EQ(-1, bind(fd, (struct sockaddr *)&addr, 8));
+	ASSERT_EQ(EINVAL, errno);
+	/* Another family. */
+	ASSERT_EQ(-1, connect(fd, (struct sockaddr *)&in, sizeof(in)));
+	ASSERT_EQ(EAFNOSUPPORT, errno);
+	/* Not user memory. */
+	ASSERT_EQ(-1, connect(fd, (struct sockaddr *)8, sizeof(addr)));
+	ASSERT_EQ(EFAULT, errno);
+	/* Reserved fields. */
+	addr.sivshm_flags = 1;
+	ASSERT_EQ(-1, connect(fd, (struct sockaddr *)&addr, sizeof(addr)));
+	ASSERT_EQ(EINVAL, errno);
+	/* Wildcards are not a destination. */
+	ivshmem_addr(&addr, IVSHMEM_PEER_ANY, PEERD_PORT_ECHO);
+	ASSERT_EQ(-1, connect(fd, (struct sockaddr *)&addr, sizeof(addr)));
+	ASSERT_EQ(EINVAL, errno);
+	ivshmem_addr(&addr, ivshmem_local_peer(), IVSHMEM_PORT_ANY);
+	ASSERT_EQ(-1, connect(fd, (struct sockaddr *)&addr, sizeof(addr)));
+	ASSERT_EQ(EINVAL, errno);
+	/* Peers that do not exist. */
+	ASSERT_EQ(-1, ivs_connect(fd, ABI_MAX_PEERS - 1,
+				  PEERD_PORT_ECHO));
+	ASSERT_EQ(EHOSTUNREACH, errno);
+	ASSERT_EQ(-1, ivs_connect(fd, 100000, PEERD_PORT_ECHO));
+	ASSERT_EQ(EHOSTUNREACH, errno);
+	close(fd);
+}
+
+TEST(bind_rules)
+{
+	struct sockaddr_ivshmem addr;
+	uint32_t port = test_port() + 1;
+	int a = ivs_socket(), b = ivs_socket();
+
+	ASSERT_GE(a, 0);
+	ASSERT_GE(b, 0);
+	ivshmem_addr(&addr, IVSHMEM_PEER_ANY, port);
+	ASSERT_EQ(0, bind(a, (struct sockaddr *)&addr, sizeof(addr)));
+	ASSERT_EQ(-1, bind(a, (struct sockaddr *)&addr, sizeof(addr)));
+	ASSERT_EQ(EINVAL, errno);
+	ASSERT_EQ(-1, bind(b, (struct sockaddr *)&addr, sizeof(addr)));
+	ASSERT_EQ(EADDRINUSE, errno);
+	/* Only our own peer id is a local address. */
+	ivshmem_addr(&addr, ivshmem_local_peer() + 1, port + 1);
+	ASSERT_EQ(-1, bind(b, (struct sockaddr *)&addr, sizeof(addr)));
+	ASSERT_EQ(EADDRNOTAVAIL, errno);
+	ivshmem_addr(&addr, ivshmem_local_peer(), port + 1);
+	ASSERT_EQ(0, bind(b, (struct sockaddr *)&addr, sizeof(addr)));
+	close(a);
+	/* A closed socket's port is free again. */
+	a = ivs_socket();
+	ivshmem_addr(&addr, IVSHMEM_PEER_ANY, port);
+	ASSERT_EQ(0, bind(a, (struct sockaddr *)&addr, sizeof(addr)));
+	close(a);
+	close(b);
+}
+
+TEST(unconnected_io)
+{
+	char buf[4];
+	int fd = ivs_socket();
+
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(-1, send(fd, "x", 1, MSG_NOSIGNAL));
+	ASSERT_EQ(ENOTCONN, errno);
+	ASSERT_EQ(-1, recv(fd, buf, sizeof(buf), 0));
+	ASSERT_EQ(ENOTCONN, errno);
+	ASSERT_EQ(-1, shutdown(fd, SHUT_WR));
+	ASSERT_EQ(ENOTCONN, errno);
+	ASSERT_EQ(-1, shutdown(fd, 7));
+	ASSERT_EQ(EINVAL, errno);
+	close(fd);
+}
+
+TEST(socket_types)
+{
+	ASSERT_GE(ivshmem_family(), 0);
+	ASSERT_EQ(-1, socket(ivshmem_family(), SOCK_RAW, 0));
+	ASSERT_EQ(ESOCKTNOSUPPORT, errno);
+	ASSERT_EQ(-1, socket(ivshmem_family(), SOCK_STREAM, 99));
+	ASSERT_EQ(EPROTONOSUPPORT, errno);
+}
+
+TEST(local_peer_id)
+{
+	const char *env = getenv("IVSHMEM_LOCAL_PEER");
+	long self = ivshmem_local_peer();
+
+	ASSERT_GE(self, 0);
+	if (!env)
+		SKIP(return, "IVSHMEM_LOCAL_PEER not set");
+	ASSERT_EQ(strtol(env, NULL, 0), self);
+}
+
+TEST_HARNESS_MAIN

@@ -1,0 +1,136 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * Helpers shared by the AF_IVSHMEM test suite (ivshmem_test.c) and its
+ * test peer (ivshmem_peerd.c): the peer's service ports, a deterministic
+ * data stream and its checksum, and full-length I/O.
+ */
+#ifndef _IVSHMEM_UTIL_H
+#define _IVSHMEM_UTIL_H
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "../tools/lib/ivshmem.h"
+
+/* Services of ivshmem_peerd, one per port. */
+#define PEERD_PORT_ECHO		5000	/* echoes until EOF, then closes */
+#define PEERD_PORT_BULK		5001	/* u64 size, then both ways at once */
+#define PEERD_PORT_BYE		5002	/* sends PEERD_BYE and closes */
+#define PEERD_PORT_SINK		5003	/* reads to EOF, replies count+sum */
+#define PEERD_PORT_UNUSED	5999	/* nobody listens here */
+
+#define PEERD_BYE		"bye\n"
+
+/* Seeds of the two directions of a bulk transfer. */
+#define BULK_SEED_TO_PEER	0x1234567890abcdefULL
+#define BULK_SEED_FROM_PEER	0xfedcba0987654321ULL
+
+/**
+ * struct stream - a reproducible byte stream (xorshift64*) and a running
+ * checksum (FNV-1a over 64-bit words) of the bytes that went through it
+ */
+struct stream {
+	uint64_t state;
+	uint64_t sum;
+	uint64_t bytes;
+};
+
+static inline void stream_init(struct stream *s, uint64_t seed)
+{
+	s->state = seed;
+	s->sum = 0xcbf29ce484222325ULL;
+	s->bytes = 0;
+}
+
+static inline uint64_t stream_word(struct stream *s)
+{
+	s->state ^= s->state >> 12;
+	s->state ^= s->state << 25;
+	s->state ^= s->state >> 27;
+	return s->state * 0x2545f4914f6cdd1dULL;
+}
+
+/* Lengths are multiples of 8 so that words never straddle two calls. */
+static inline void stream_fill(struct stream *s, void *buf, size_t len)
+{
+	uint64_t *w = buf;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++) {
+		w[i] = stream_word(s);
+		s->sum = (s->sum ^ w[i]) * 0x100000001b3ULL;
+	}
+	s->bytes += len;
+}
+
+/* Checks @buf against the stream; returns the offset of a mismatch or -1. */
+static inline long stream_verify(struct stream *s, const void *buf,
+				 size_t len)
+{
+	const uint64_t *w = buf;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++) {
+		uint64_t want = stream_word(s);
+
+		if (w[i] != want)
+			return (long)(i * 8);
+		s->sum = (s->sum ^ want) * 0x100000001b3ULL;
+	}
+	s->bytes += len;
+	return -1;
+}
+
+/* Sums bytes that are not compared against a stream. */
+static inline void stream_sum(struct stream *s, const void *buf, size_t len)
+{
+	const uint64_t *w = buf;
+	size_t i;
+
+	for (i = 0; i < len / 8; i++)
+		s->sum = (s->sum ^ w[i]) * 0x100000001b3ULL;
+	s->bytes += len;
+}
+
+static inline ssize_t write_full(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = send(fd, p + done, len - done, MSG_NOSIGNAL);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n;
+		done += n;
+	}
+	return done;
+}
+
+/* Reads exactly @len bytes; returns fewer only at EOF, -1 on error. */
+static inline ssize_t read_full(int fd, void *buf, size_t len)
+{
+	char *p = buf;
+	size_t done = 0;
+
+	while (done < len) {
+		ssize_t n = recv(fd, p + done, len - done, 0);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		done += n;
+	}
+	return done;
+}
+
+#endif /* _IVSHMEM_UTIL_H */

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs the Debian packages the build, the lab and the tests need, if
+# any is missing.  Idempotent; run by `make deps` (every other target
+# depends on it).
+set -euo pipefail
+
+pkgs=(gcc make libc6-dev qemu-system-x86 qemu-utils linux-image-amd64
+      linux-headers-amd64 linux-source-6.1 busybox-static kmod cpio sparse
+      xz-utils perl python3)
+missing=()
+for p in "${pkgs[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+		grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "deps: installing ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+	echo "deps: need root to install packages (or install them yourself)" >&2
+	exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${missing[@]}"
