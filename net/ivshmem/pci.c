@@ -182,6 +182,8 @@ static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 					     "peer id %u beyond the %u this ABI supports\n",
 					     ivposition, IVSHM_MAX_PEERS);
 		dev->self = ivposition;
+		/* MSI-X messages are bus-master writes. */
+		pci_set_master(pdev);
 		err = ivshm_setup_irq(dev);
 		if (err)
 			return dev_err_probe(&pdev->dev, err, "MSI-X setup\n");

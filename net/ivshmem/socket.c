@@ -469,6 +469,11 @@ static void ivshm_connect_check(struct ivshm_sock *vsk)
 
 	switch (rstate) {
 	case IVSHM_RECV_ACCEPTED:
+	case IVSHM_RECV_RELEASED:
+		/*
+		 * A peer that accepts and closes at once replaces ACCEPTED
+		 * by RELEASED before we look; its reply fields stay valid.
+		 */
 		smp_rmb();
 		index = ivshm_rd32(&ch->reply_channel);
 		gen = ivshm_rd32(&ch->reply_generation);
