@@ -22,7 +22,7 @@ KSRC = $(shell $(TOP)/tools/build/ksrc.sh)
 
 DEMO := tools/ivshmem-demo/ivshmem-demo
 TESTS := selftests/ivshmem_test selftests/ivshmem_peerd
-KERNEL_SOURCES := $(wildcard net/ivshmem/*.c net/ivshmem/*.h) \
+KERNEL_SOURCES := $(filter-out %.mod.c,$(wildcard net/ivshmem/*.c net/ivshmem/*.h)) \
 	include/uapi/linux/af_ivshmem.h
 
 .PHONY: all deps module tools selftests check run lint sparse checkpatch \

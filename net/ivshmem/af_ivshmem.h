@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0 */
-/*
- * AF_IVSHMEM internal definitions shared by the socket layer (socket.c),
+/* AF_IVSHMEM internal definitions shared by the socket layer (socket.c),
  * the region code (region.c) and the PCI driver (pci.c).
  */
 #ifndef _NET_IVSHMEM_AF_IVSHMEM_H
@@ -69,13 +68,13 @@ struct ivshm_dev {
 	struct ivshm_peer_slot *peers;
 	struct ivshm_channel *chans;
 	u32 data_end;
-	struct mutex alloc_mutex;
+	struct mutex alloc_mutex;	/* see @alloc_mutex above */
 	u64 lock_seq;
 	u64 *extents;
 	u32 alloc_hint;
 	u32 *answered_gen;
 	struct delayed_work event_work;
-	spinlock_t socks_lock;
+	spinlock_t socks_lock;		/* see @socks_lock above */
 	struct list_head socks;
 	struct list_head zombies;
 	bool dead;
@@ -137,6 +136,21 @@ static inline void ivshm_wr32(__le32 *p, u32 v)
 static inline void ivshm_wr64(__le64 *p, u64 v)
 {
 	WRITE_ONCE(*p, cpu_to_le64(v));
+}
+
+/* Compare-and-exchange on a shared field; returns the old value. */
+static inline u32 ivshm_cmpxchg32(__le32 *p, u32 old, u32 new)
+{
+	return le32_to_cpu((__force __le32)cmpxchg((__force u32 *)p,
+			   (__force u32)cpu_to_le32(old),
+			   (__force u32)cpu_to_le32(new)));
+}
+
+static inline u64 ivshm_cmpxchg64(__le64 *p, u64 old, u64 new)
+{
+	return le64_to_cpu((__force __le64)cmpxchg64((__force u64 *)p,
+			   (__force u64)cpu_to_le64(old),
+			   (__force u64)cpu_to_le64(new)));
 }
 
 /* Region layer (region.c). */

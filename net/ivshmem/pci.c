@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/*
- * AF_IVSHMEM PCI driver: binds QEMU's IVSHMEM device (1af4:1110, both
+/* AF_IVSHMEM PCI driver: binds QEMU's IVSHMEM device (1af4:1110, both
  * ivshmem-plain and ivshmem-doorbell), maps the region write-back, rings
  * and takes doorbells, and runs each device's event work.
  */
@@ -29,6 +28,7 @@
 #define IVSHMEM_VECTOR_EVENT	0
 
 static struct ivshm_dev *ivshm_devices[IVSHM_MAX_DEVICES];
+/* protects ivshm_devices[] and each device's dead flag */
 DEFINE_MUTEX(ivshm_devices_mutex);
 static struct workqueue_struct *ivshm_wq;
 
@@ -96,8 +96,7 @@ static void ivshm_event_work(struct work_struct *work)
 	unsigned long next;
 
 	ivshm_dev_events(dev);
-	/*
-	 * Without interrupts this is the poller; with them it is the
+	/* Without interrupts this is the poller; with them it is the
 	 * housekeeping tick (connect timeouts, released channels).
 	 */
 	next = dev->doorbell ? HZ : msecs_to_jiffies(ivshm_poll_interval_ms);

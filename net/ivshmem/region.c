@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/*
- * AF_IVSHMEM region layer: formatting and attaching the shared region, the
+/* AF_IVSHMEM region layer: formatting and attaching the shared region, the
  * cross-guest control lock, peer slots and channel allocation.
  *
  * Every value read from the region may have been written by a hostile
@@ -50,7 +49,7 @@ static void ivshm_region_format(struct ivshm_dev *dev)
 	ivshm_wr64(&hdr->alloc_generation, 0);
 	smp_wmb();	/* header fields before the magic */
 	ivshm_wr32(&hdr->magic, IVSHM_MAGIC);
-	smp_wmb();
+	smp_wmb();	/* magic before READY */
 	ivshm_wr32(&hdr->format_state, IVSHM_FORMAT_READY);
 }
 
@@ -86,13 +85,10 @@ static int ivshm_region_validate(struct ivshm_dev *dev)
 /* Formats the region if it is blank, else waits for it and checks it. */
 static int ivshm_region_format_or_wait(struct ivshm_dev *dev)
 {
-	u32 *state = (__force u32 *)&dev->hdr->format_state;
 	unsigned long deadline;
-	u32 old;
 
-	old = cmpxchg(state, cpu_to_le32(IVSHM_FORMAT_BLANK),
-		      cpu_to_le32(IVSHM_FORMAT_BUSY));
-	if (old == cpu_to_le32(IVSHM_FORMAT_BLANK)) {
+	if (ivshm_cmpxchg32(&dev->hdr->format_state, IVSHM_FORMAT_BLANK,
+			    IVSHM_FORMAT_BUSY) == IVSHM_FORMAT_BLANK) {
 		ivshm_region_format(dev);
 		dev_info(&dev->pdev->dev, "formatted region (%llu bytes)\n",
 			 dev->shm_size);
@@ -121,11 +117,9 @@ static int ivshm_peer_claim(struct ivshm_dev *dev)
 	if (!dev->doorbell) {
 		/* No server hands out ids: claim the first free slot. */
 		for (i = 0; i < IVSHM_MAX_PEERS; i++) {
-			u32 *state = (__force u32 *)&dev->peers[i].state;
-
-			if (cmpxchg(state, cpu_to_le32(IVSHM_PEER_FREE),
-				    cpu_to_le32(IVSHM_PEER_ACTIVE)) ==
-			    cpu_to_le32(IVSHM_PEER_FREE))
+			if (ivshm_cmpxchg32(&dev->peers[i].state,
+					    IVSHM_PEER_FREE,
+					    IVSHM_PEER_ACTIVE) == IVSHM_PEER_FREE)
 				break;
 		}
 		if (i == IVSHM_MAX_PEERS) {
@@ -138,7 +132,7 @@ static int ivshm_peer_claim(struct ivshm_dev *dev)
 	ivshm_wr32(&slot->flags, dev->doorbell ? IVSHM_PEER_F_DOORBELL : 0);
 	ivshm_wr64(&slot->heartbeat, 0);
 	ivshm_wr64(&slot->epoch, ivshm_rd64(&slot->epoch) + 1);
-	smp_wmb();
+	smp_wmb();	/* slot fields before the slot turns active */
 	ivshm_wr32(&slot->state, IVSHM_PEER_ACTIVE);
 	return 0;
 }
@@ -209,8 +203,7 @@ void ivshm_region_detach(struct ivshm_dev *dev)
 	dev->answered_gen = NULL;
 }
 
-/*
- * The control lock.  A plain 64-bit word in the header taken with
+/* The control lock.  A plain 64-bit word in the header taken with
  * compare-and-exchange: 0 when free, else (sequence << 16) | (holder + 1).
  * A waiter that sees the same non-zero value for longer than the lease
  * (module parameter lock_lease_ms) takes the lock over: its holder is
@@ -218,7 +211,7 @@ void ivshm_region_detach(struct ivshm_dev *dev)
  */
 static int ivshm_control_lock(struct ivshm_dev *dev, u64 *token)
 {
-	u64 *word = (__force u64 *)&dev->hdr->control_lock;
+	__le64 *word = &dev->hdr->control_lock;
 	unsigned long deadline = jiffies + msecs_to_jiffies(IVSHM_LOCK_WAIT_MS);
 	unsigned long seen_since = jiffies;
 	u64 seen = 0, cur, mine;
@@ -227,9 +220,9 @@ static int ivshm_control_lock(struct ivshm_dev *dev, u64 *token)
 	lockdep_assert_held(&dev->alloc_mutex);
 	for (;;) {
 		mine = (++dev->lock_seq << 16) | (dev->self + 1);
-		cur = le64_to_cpu(READ_ONCE(*word));
+		cur = ivshm_rd64(word);
 		if (!cur) {
-			if (cmpxchg64(word, 0, cpu_to_le64(mine)) == 0)
+			if (ivshm_cmpxchg64(word, 0, mine) == 0)
 				break;
 			continue;
 		}
@@ -238,8 +231,7 @@ static int ivshm_control_lock(struct ivshm_dev *dev, u64 *token)
 			seen_since = jiffies;
 		} else if (time_after(jiffies, seen_since +
 				      msecs_to_jiffies(ivshm_lock_lease_ms))) {
-			if (cmpxchg64(word, cpu_to_le64(cur),
-				      cpu_to_le64(mine)) == cpu_to_le64(cur)) {
+			if (ivshm_cmpxchg64(word, cur, mine) == cur) {
 				atomic64_inc(&dev->stats.lock_steals);
 				dev_warn(&dev->pdev->dev,
 					 "control lock held by peer %llu past its lease: taken over\n",
@@ -260,10 +252,8 @@ static int ivshm_control_lock(struct ivshm_dev *dev, u64 *token)
 
 static void ivshm_control_unlock(struct ivshm_dev *dev, u64 token)
 {
-	u64 *word = (__force u64 *)&dev->hdr->control_lock;
-
 	/* cmpxchg orders the table writes before the release */
-	if (cmpxchg64(word, cpu_to_le64(token), 0) != cpu_to_le64(token))
+	if (ivshm_cmpxchg64(&dev->hdr->control_lock, token, 0) != token)
 		dev_warn(&dev->pdev->dev, "control lock was taken from us\n");
 }
 
@@ -282,8 +272,7 @@ static int ivshm_extent_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/*
- * Scans the table under the control lock: collects the extents of
+/* Scans the table under the control lock: collects the extents of
  * allocated channels (offset << 32 | size) sorted by offset, and returns
  * their number.  Entries with impossible geometry are counted as
  * validation failures and occupy nothing.
@@ -323,7 +312,7 @@ static void ivshm_publish_usage(struct ivshm_dev *dev, unsigned int n)
 	ivshm_wr32(&dev->hdr->num_active_channel, n);
 	ivshm_wr32(&dev->hdr->free_start_offset, end);
 	ivshm_wr64(&dev->hdr->alloc_generation,
-	     ivshm_rd64(&dev->hdr->alloc_generation) + 1);
+		   ivshm_rd64(&dev->hdr->alloc_generation) + 1);
 }
 
 /* First fit: the lowest gap of @size bytes between sorted extents. */
@@ -393,7 +382,7 @@ int ivshm_chan_alloc(struct ivshm_dev *dev, u32 size, struct ivshm_ring *ring)
 	ivshm_wr16(&ch->sender_vm, dev->self);
 	ivshm_wr32(&ch->buff_offset, offset);
 	ivshm_wr32(&ch->buff_size, size);
-	smp_wmb();
+	smp_wmb();	/* entry fields before alloc_state */
 	ivshm_wr32(&ch->alloc_state, IVSHM_CHAN_ALLOCATED);
 
 	dev->extents[n++] = (u64)offset << 32 | size;

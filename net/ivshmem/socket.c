@@ -1,6 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0
-/*
- * AF_IVSHMEM socket layer: SOCK_STREAM sockets whose two directions are
+/* AF_IVSHMEM socket layer: SOCK_STREAM sockets whose two directions are
  * channels (rings) in an IVSHMEM region.
  *
  * Locking: a socket's channels are only touched under lock_sock(), apart
@@ -104,7 +103,10 @@ static struct proto ivshm_proto = {
 	.obj_size = sizeof(struct ivshm_sock),
 };
 
-static struct proto_ops ivshm_stream_ops;
+/* The family number is a module parameter, so the ops carry it only once
+ * the module is loaded: a copy of ivshm_stream_ops_template made at init.
+ */
+static const struct proto_ops *ivshm_stream_ops;
 
 static struct hlist_head *ivshm_bind_bucket(u32 port)
 {
@@ -240,8 +242,7 @@ static struct ivshm_channel *ivshm_rx_chan(struct ivshm_sock *vsk)
 	return ivshm_chan(vsk->dev, vsk->rx.index);
 }
 
-/*
- * Ends the connection on our side: the peer sees @send_state on our tx
+/* Ends the connection on our side: the peer sees @send_state on our tx
  * channel (EOF or reset) and our release of its channel.  Called under
  * lock_sock() with the socket attached to a device.
  */
@@ -285,8 +286,7 @@ static void ivshm_reset(struct ivshm_sock *vsk, int err)
 
 /* ---- ring access ---- */
 
-/*
- * Bytes readable on the rx channel, or a negative errno when the peer's
+/* Bytes readable on the rx channel, or a negative errno when the peer's
  * channel is gone or its head is impossible.
  */
 static s64 ivshm_rx_avail(struct ivshm_sock *vsk)
@@ -373,21 +373,20 @@ static int ivshm_ring_read(struct ivshm_sock *vsk, u64 pos,
 	return 0;
 }
 
-/*
- * Wait flags: request-then-recheck.  A side about to wait sets its flag,
+/* Wait flags: request-then-recheck.  A side about to wait sets its flag,
  * issues a full barrier and checks the ring again; the other side publishes
  * its index, issues a full barrier and rings if the flag is set.
  */
 static void ivshm_want_data(struct ivshm_sock *vsk)
 {
 	ivshm_wr32(&ivshm_rx_chan(vsk)->recv_waiting, 1);
-	smp_mb();
+	smp_mb();	/* flag before the recheck of head */
 }
 
 static void ivshm_want_space(struct ivshm_sock *vsk)
 {
 	ivshm_wr16(&ivshm_tx_chan(vsk)->send_waiting, 1);
-	smp_mb();
+	smp_mb();	/* flag before the recheck of tail */
 }
 
 /* ---- connection setup ---- */
@@ -404,8 +403,7 @@ static void ivshm_set_established(struct ivshm_sock *vsk)
 	vsk->seen_state = 0;
 }
 
-/*
- * Checks that the reply channel named by the peer really is the way back
+/* Checks that the reply channel named by the peer really is the way back
  * for our request: allocated by the peer, to us, pointing at our request,
  * with sane geometry.  Fills @vsk->rx on success.
  */
@@ -421,7 +419,7 @@ static bool ivshm_accept_reply(struct ivshm_sock *vsk, u32 index, u32 gen)
 	if (ivshm_rd32(&ch->alloc_state) != IVSHM_CHAN_ALLOCATED ||
 	    ivshm_rd32(&ch->generation) != gen)
 		return false;
-	smp_rmb();
+	smp_rmb();	/* alloc_state/generation before the fields */
 	off = ivshm_rd32(&ch->buff_offset);
 	size = ivshm_rd32(&ch->buff_size);
 	if (ivshm_rd16(&ch->sender_vm) != vsk->peer ||
@@ -470,11 +468,10 @@ static void ivshm_connect_check(struct ivshm_sock *vsk)
 	switch (rstate) {
 	case IVSHM_RECV_ACCEPTED:
 	case IVSHM_RECV_RELEASED:
-		/*
-		 * A peer that accepts and closes at once replaces ACCEPTED
+		/* A peer that accepts and closes at once replaces ACCEPTED
 		 * by RELEASED before we look; its reply fields stay valid.
 		 */
-		smp_rmb();
+		smp_rmb();	/* receiver_state before the reply fields */
 		index = ivshm_rd32(&ch->reply_channel);
 		gen = ivshm_rd32(&ch->reply_generation);
 		if (!ivshm_accept_reply(vsk, index, gen)) {
@@ -636,8 +633,7 @@ out:
 	return err;
 }
 
-/*
- * Sleeps once on the socket (the caller added @wait and rechecked).
+/* Sleeps once on the socket (the caller added @wait and rechecked).
  * Returns 0 after a wakeup, -EAGAIN when the timeout is spent, or the
  * error for a pending signal.
  */
@@ -835,8 +831,7 @@ out:
 	return err;
 }
 
-/*
- * Answers one connection request found in the channel table.  Runs in
+/* Answers one connection request found in the channel table.  Runs in
  * the event work.  Returns the receiver state to publish on the request.
  */
 static u32 ivshm_answer_request(struct ivshm_dev *dev, u32 index, u32 gen,
@@ -902,7 +897,7 @@ static u32 ivshm_answer_request(struct ivshm_dev *dev, u32 index, u32 gen,
 	ivshm_wr16(&ch->sock_type, type);
 	ivshm_wr32(&ch->peer_channel, index);
 	ivshm_wr32(&ch->peer_generation, gen);
-	smp_wmb();
+	smp_wmb();	/* reply fields before sender_state */
 	ivshm_wr32(&ch->sender_state, IVSHM_SEND_OPEN);
 	ivshm_set_established(child);
 
@@ -1024,8 +1019,7 @@ void ivshm_dev_events(struct ivshm_dev *dev)
 			release_sock(sk);
 		} else if (READ_ONCE(sk->sk_state) == TCP_ESTABLISHED &&
 			   READ_ONCE(vsk->dev) == dev) {
-			/*
-			 * Racing with a close only costs a stale wakeup: the
+			/* Racing with a close only costs a stale wakeup: the
 			 * channels stay mapped until the device goes away.
 			 */
 			ivshm_wake_changes(dev, vsk);
@@ -1430,7 +1424,7 @@ static int ivshm_getsockopt(struct socket *sock, int level, int optname,
 	return -ENOPROTOOPT;
 }
 
-static struct proto_ops ivshm_stream_ops = {
+static const struct proto_ops ivshm_stream_ops_template = {
 	.owner = THIS_MODULE,
 	.release = ivshm_release,
 	.bind = ivshm_bind,
@@ -1459,7 +1453,7 @@ static int ivshm_create(struct net *net, struct socket *sock, int protocol,
 		return -EPROTONOSUPPORT;
 	switch (sock->type) {
 	case SOCK_STREAM:
-		sock->ops = &ivshm_stream_ops;
+		sock->ops = ivshm_stream_ops;
 		break;
 	default:
 		return -ESOCKTNOSUPPORT;
@@ -1477,6 +1471,7 @@ static struct net_proto_family ivshm_family_ops = {
 
 int ivshm_sock_init(void)
 {
+	void *ops;
 	int err;
 
 	if (family <= 0 || family >= AF_MAX) {
@@ -1490,17 +1485,28 @@ int ivshm_sock_init(void)
 		       IVSHM_BLOCK_SIZE);
 		return -EINVAL;
 	}
-	ivshm_stream_ops.family = family;
+	/* A writable copy of the const template, given the run-time family. */
+	ops = kmemdup(&ivshm_stream_ops_template,
+		      sizeof(ivshm_stream_ops_template), GFP_KERNEL);
+	if (!ops)
+		return -ENOMEM;
+	*(int *)(ops + offsetof(typeof(ivshm_stream_ops_template), family)) =
+		family;
+	ivshm_stream_ops = ops;
 	ivshm_family_ops.family = family;
 	err = proto_register(&ivshm_proto, 0);
 	if (err)
-		return err;
+		goto free_ops;
 	err = sock_register(&ivshm_family_ops);
 	if (err) {
 		pr_err("af_ivshmem: family %d is taken (%d); load with family=N\n",
 		       family, err);
 		proto_unregister(&ivshm_proto);
+		goto free_ops;
 	}
+	return 0;
+free_ops:
+	kfree(ivshm_stream_ops);
 	return err;
 }
 
@@ -1508,4 +1514,5 @@ void ivshm_sock_exit(void)
 {
 	sock_unregister(family);
 	proto_unregister(&ivshm_proto);
+	kfree(ivshm_stream_ops);
 }

@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# `make check`: every test of the project, host and guests, in one run.
+# Each stage prints TAP-style lines; the last line is the tally
+# "N passed, N failed, N skipped", and the exit status is non-zero if
+# anything failed.
+#
+# Stages: build and static checks (W=1, checkpatch --strict, sparse); the
+# host server's tests; the VM lab's self-test; the socket suite in two
+# guests in doorbell mode (both directions, plus interrupts, the demo and
+# module unload); the suite again in polling (ivshmem-plain) mode.
+set -uo pipefail
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+cd "$TOP" || exit 1
+LAB=$TOP/tools/vm/lab
+MODULE=$TOP/net/ivshmem/af_ivshmem.ko
+KVER=${KVER:-$("$TOP/tools/build/kver.sh")}
+KDIR=${KDIR:-/usr/src/linux-headers-$KVER}
+export IVSHMEM_LAB_DIR=${IVSHMEM_LAB_DIR:-/tmp/af_ivshmem-check}
+LOGDIR=${IVSHMEM_CHECK_LOGS:-$IVSHMEM_LAB_DIR-logs}
+rm -rf "$LOGDIR"
+mkdir -p "$LOGDIR"
+
+passed=0
+failed=0
+skipped=0
+
+result() {	# result ok|fail|skip NAME [DETAIL]
+	case $1 in
+	ok)	passed=$((passed + 1)); echo "ok - $2" ;;
+	skip)	skipped=$((skipped + 1)); echo "ok - $2 # SKIP ${3:-}" ;;
+	*)	failed=$((failed + 1)); echo "not ok - $2${3:+: $3}" ;;
+	esac
+}
+
+# check NAME CMD...: one result from a command's exit status.
+check() {
+	local name=$1 log
+	shift
+	log=$LOGDIR/$(echo "$name" | tr -c 'A-Za-z0-9_.-' '_').log
+	if "$@" >"$log" 2>&1; then
+		result ok "$name"
+	else
+		result fail "$name" "see $log"
+		tail -n 20 "$log" | sed 's/^/#   /'
+	fi
+}
+
+# tap PREFIX FILE: counts a TAP stream's results (the stream is shown too).
+tap() {
+	local prefix=$1 file=$2 line name
+	while IFS= read -r line; do
+		case $line in
+		"not ok "*)
+			name=${line#not ok }
+			result fail "$prefix: ${name#[0-9]* }" ;;
+		"ok "*"# SKIP"*)
+			name=${line#ok }
+			result skip "$prefix: ${name%%#*}" "${line##*# SKIP}" ;;
+		"ok "*)
+			name=${line#ok }
+			result ok "$prefix: ${name#[0-9]* }" ;;
+		"#"*)	echo "#   $line" ;;
+		esac
+	done <"$file"
+}
+
+# tap_run PREFIX CMD...: runs a TAP producer; a crash without output fails.
+tap_run() {
+	local prefix=$1 out rc
+	shift
+	out=$LOGDIR/$(echo "$prefix" | tr -c 'A-Za-z0-9_.-' '_').tap
+	"$@" >"$out" 2>&1
+	rc=$?
+	tap "$prefix" "$out"
+	if [ $rc -ne 0 ] && ! grep -q '^not ok' "$out"; then
+		result fail "$prefix: exit status $rc" "see $out"
+	fi
+}
+
+no_warnings() {	# no_warnings CMD...: runs CMD, fails on compiler warnings
+	local out
+	out=$("$@" 2>&1)
+	local rc=$?
+	echo "$out"
+	[ $rc -eq 0 ] && ! grep -E 'warning:|error:' <<<"$out" >/dev/null
+}
+
+echo "# build and static checks"
+check "module builds with W=1 and no warnings" \
+	no_warnings bash -c "make -s -C '$KDIR' M='$TOP/net/ivshmem' clean &&
+		make -C '$KDIR' M='$TOP/net/ivshmem' W=1 modules"
+check "checkpatch --strict is clean" make -s checkpatch
+check "sparse (C=2) is clean" no_warnings make -s sparse
+check "user-space tools and tests build" make -s tools selftests
+
+echo "# host: ivshmem-server"
+tap_run "ivshmem-server" make -s -C tools/ivshmem-server check
+
+echo "# host: VM lab self-test"
+tap_run "vm lab" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-selftest" \
+	tools/vm/test_lab.sh
+
+lab_exec() {
+	"$LAB" exec "$@"
+}
+
+# load_peer VM: loads the module and starts the test peer in VM.
+load_peer() {
+	lab_exec "$1" -- "insmod '$MODULE' && \
+		setsid '$TOP/selftests/ivshmem_peerd' >/tmp/peerd.log 2>&1 &
+		for i in \$(seq 100); do grep -q ready /tmp/peerd.log && exit 0; \
+			sleep 0.1; done; cat /tmp/peerd.log; exit 1"
+}
+
+load_both() {	# vm1 first: in plain mode it claims peer id 0
+	load_peer vm1 && load_peer vm2
+}
+
+irq_count() {	# irq_count VM: af_ivshmem interrupts taken so far
+	lab_exec "$1" -- "awk '/af_ivshmem/ {s += \$2} END {print s + 0}' /proc/interrupts"
+}
+
+demo_transfer() {
+	lab_exec vm2 -- "setsid '$TOP/tools/ivshmem-demo/ivshmem-demo' server 4000 \
+		>/tmp/demo.log 2>&1 & sleep 0.5" || return 1
+	lab_exec vm1 -- "'$TOP/tools/ivshmem-demo/ivshmem-demo' client 1 4000 64" |
+		tee /dev/stderr | grep -q "peer confirmed 67108864 bytes"
+}
+
+unload_all() {	# stop the test peers, then the module must unload
+	local vm
+	for vm in vm1 vm2; do
+		lab_exec "$vm" -- "pkill -f ivshmem_peerd; pkill -f ivshmem-demo; \
+			sleep 0.5; rmmod af_ivshmem && ! grep -q '^af_ivshmem ' /proc/modules" ||
+			return 1
+	done
+}
+
+suite() {	# suite MODE VM REMOTE_PEER LOCAL_PEER BULK_MIB
+	tap_run "$1/$2" lab_exec "$2" --timeout 1800 -- \
+		"IVSHMEM_REMOTE_PEER=$3 IVSHMEM_LOCAL_PEER=$4 IVSHMEM_BULK_MIB=$5 \
+		'$TOP/selftests/ivshmem_test'"
+}
+
+echo "# guests: doorbell mode (ivshmem-doorbell, MSI-X)"
+if check "doorbell: lab starts two guests" "$LAB" start --force -n 2 --mode doorbell; then
+	check "doorbell: module loads, test peers run" load_both
+	before=$(irq_count vm2)
+	suite doorbell vm1 1 0 256
+	after=$(irq_count vm2)
+	if [ "${after:-0}" -gt "${before:-0}" ]; then
+		result ok "doorbell: vm2 took doorbell interrupts ($before -> $after)"
+	else
+		result fail "doorbell: vm2 took no doorbell interrupts ($before -> $after)"
+	fi
+	suite doorbell vm2 0 1 64
+	check "doorbell: demo moves 64 MiB from vm1 to vm2" demo_transfer
+	check "doorbell: module unloads in both guests" unload_all
+	check "doorbell: guest kernel logs are clean" "$LAB" stop
+else
+	"$LAB" stop >/dev/null 2>&1
+fi
+
+echo "# guests: polling mode (ivshmem-plain, no interrupts)"
+if check "plain: lab starts two guests" "$LAB" start --force -n 2 --mode plain; then
+	check "plain: module loads, test peers run" load_both
+	suite plain vm1 1 0 64
+	check "plain: module unloads in both guests" unload_all
+	check "plain: guest kernel logs are clean" "$LAB" stop
+else
+	"$LAB" stop >/dev/null 2>&1
+fi
+
+echo
+echo "logs: $LOGDIR"
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
