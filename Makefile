@@ -10,8 +10,8 @@
 # (default: the newest Debian kernel with both image and headers).
 
 TOP := $(CURDIR)
-KVER ?= $(shell $(TOP)/tools/build/kver.sh 2>/dev/null)
-KDIR ?= /usr/src/linux-headers-$(KVER)
+# Found after `make deps` has installed the headers; KDIR= overrides.
+KDIR_OF = $$(KDIR="$(KDIR)" $(TOP)/tools/build/kdir.sh)
 MODDIR := $(TOP)/net/ivshmem
 MODULE := $(MODDIR)/af_ivshmem.ko
 
@@ -34,9 +34,7 @@ deps:
 	@$(TOP)/tools/build/deps.sh
 
 module: deps
-	@test -n "$(KVER)" -o "$(origin KDIR)" != file || \
-		{ echo "no kernel headers found: set KDIR="; exit 1; }
-	$(MAKE) -C $(KDIR) M=$(MODDIR) W=1 modules
+	$(MAKE) -C "$(KDIR_OF)" M=$(MODDIR) W=1 modules
 
 tools: deps $(DEMO)
 	$(MAKE) -C tools/ivshmem-server
@@ -62,7 +60,7 @@ checkpatch: deps
 		--ignore SPDX_LICENSE_TAG,FILE_PATH_CHANGES -f $(KERNEL_SOURCES)
 
 sparse: deps
-	$(MAKE) -C $(KDIR) M=$(MODDIR) C=2 W=1 modules
+	$(MAKE) -C "$(KDIR_OF)" M=$(MODDIR) C=2 W=1 modules
 
 lint: checkpatch sparse
 
@@ -73,6 +71,6 @@ run: all
 	@$(TOP)/tools/vm/demo.sh
 
 clean:
-	-$(MAKE) -C $(KDIR) M=$(MODDIR) clean
+	-$(MAKE) -C "$(KDIR_OF)" M=$(MODDIR) clean
 	$(MAKE) -C tools/ivshmem-server clean
 	rm -f $(DEMO) $(TESTS)

@@ -55,13 +55,15 @@ tap() {
 		case $line in
 		"not ok "*)
 			name=${line#not ok }
-			result fail "$prefix: ${name#[0-9]* }" ;;
+			name=${name#[0-9]* }
+			result fail "$prefix: ${name#- }" ;;
 		"ok "*"# SKIP"*)
 			name=${line#ok }
 			result skip "$prefix: ${name%%#*}" "${line##*# SKIP}" ;;
 		"ok "*)
 			name=${line#ok }
-			result ok "$prefix: ${name#[0-9]* }" ;;
+			name=${name#[0-9]* }
+			result ok "$prefix: ${name#- }" ;;
 		"#"*)	echo "#   $line" ;;
 		esac
 	done <"$file"

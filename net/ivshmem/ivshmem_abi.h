@@ -47,7 +47,6 @@ enum ivshm_format_state {
  * @data_offset: byte offset of the first data block
  * @data_blocks: number of data blocks
  * @format_state: &enum ivshm_format_state, taken with compare-and-exchange
- * @reserved0: zero
  * @control_lock: cross-guest lock word for the allocation tables: 0 when
  *	free, else holder peer id + 1 in bits 0-15 and an acquisition
  *	sequence number in bits 16-63
@@ -68,7 +67,6 @@ struct ivshm_region_header {
 	__le32 data_offset;
 	__le32 data_blocks;
 	__le32 format_state;
-	__le32 reserved0;
 	__le64 control_lock;
 	__le32 free_start_offset;
 	__le32 num_active_channel;
@@ -183,7 +181,8 @@ struct ivshm_channel {
 
 static inline void ivshm_abi_size_checks(void)
 {
-	BUILD_BUG_ON(sizeof(struct ivshm_region_header) > IVSHM_BLOCK_SIZE);
+	BUILD_BUG_ON(sizeof(struct ivshm_region_header) != 72);
+	BUILD_BUG_ON(offsetof(struct ivshm_region_header, control_lock) != 48);
 	BUILD_BUG_ON(sizeof(struct ivshm_peer_slot) != 64);
 	BUILD_BUG_ON(sizeof(struct ivshm_channel) != 128);
 	BUILD_BUG_ON(offsetof(struct ivshm_channel, tail) != 64);

@@ -22,9 +22,14 @@
 
 #include "af_ivshmem.h"
 
+#ifdef AF_IVSHMEM
+/* In-tree: the kernel has a number of its own for us. */
+static int family = AF_IVSHMEM;
+#else
 static int family = IVSHMEM_FAMILY_DEFAULT;
+#endif
 module_param(family, int, 0444);
-MODULE_PARM_DESC(family, "address family number to register (default 25)");
+MODULE_PARM_DESC(family, "address family number to register (out of tree: default 25)");
 
 unsigned int ivshm_channel_size = 512 * 1024;
 module_param_named(channel_size, ivshm_channel_size, uint, 0644);
@@ -270,18 +275,22 @@ static void ivshm_disconnect(struct ivshm_sock *vsk, u32 send_state)
 	ivshm_zombies_reap(dev, false);
 }
 
-/* Fails the connection with @err (a positive errno). */
-static void ivshm_reset(struct ivshm_sock *vsk, int err)
+/* Marks the socket closed with error @err (a positive errno). */
+static void ivshm_set_closed(struct sock *sk, int err)
 {
-	struct sock *sk = &vsk->sk;
-
-	ivshm_disconnect(vsk, IVSHM_SEND_RESET);
 	sk->sk_err = err;
 	sk->sk_state = TCP_CLOSE;
-	sk->sk_shutdown = SHUTDOWN_MASK;
 	if (sk->sk_socket)
 		sk->sk_socket->state = SS_UNCONNECTED;
 	sk_error_report(sk);
+}
+
+/* Fails the connection with @err (a positive errno). */
+static void ivshm_reset(struct ivshm_sock *vsk, int err)
+{
+	ivshm_disconnect(vsk, IVSHM_SEND_RESET);
+	vsk->sk.sk_shutdown = SHUTDOWN_MASK;
+	ivshm_set_closed(&vsk->sk, err);
 }
 
 /* ---- ring access ---- */
@@ -442,7 +451,6 @@ static bool ivshm_accept_reply(struct ivshm_sock *vsk, u32 index, u32 gen)
 static void ivshm_connect_fail(struct ivshm_sock *vsk, int err)
 {
 	struct ivshm_dev *dev = vsk->dev;
-	struct sock *sk = &vsk->sk;
 
 	if (err == ECONNREFUSED) {
 		/* A refusal is the receiver's last word: free at once. */
@@ -451,11 +459,7 @@ static void ivshm_connect_fail(struct ivshm_sock *vsk, int err)
 	} else {
 		ivshm_disconnect(vsk, IVSHM_SEND_RESET);
 	}
-	sk->sk_err = err;
-	sk->sk_state = TCP_CLOSE;
-	if (sk->sk_socket)
-		sk->sk_socket->state = SS_UNCONNECTED;
-	sk_error_report(sk);
+	ivshm_set_closed(&vsk->sk, err);
 }
 
 /* Looks at the answer to our connection request.  Under lock_sock(). */
