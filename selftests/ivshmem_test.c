@@ -271,6 +271,26 @@ TEST_F(peer, epoll_edge_triggered)
 	close(fd);
 }
 
+/* Closed connections give their channels back: far more connections
+ * than the region has room for at once, one after another.
+ */
+TEST_F(peer, channels_are_reused)
+{
+	char c;
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		int fd = ivs_dial(self->peer, PEERD_PORT_ECHO);
+
+		ASSERT_GE(fd, 0) TH_LOG("connection %d: %s", i, strerror(errno));
+		ASSERT_EQ(1, send(fd, "x", 1, 0));
+		ASSERT_EQ(1, recv(fd, &c, 1, 0));
+		ASSERT_EQ(0, shutdown(fd, SHUT_WR));
+		ASSERT_EQ(0, recv(fd, &c, 1, 0));
+		close(fd);
+	}
+}
+
 struct bulk_args {
 	int fd;
 	uint64_t size;

@@ -16,8 +16,7 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP" || exit 1
 LAB=$TOP/tools/vm/lab
 MODULE=$TOP/net/ivshmem/af_ivshmem.ko
-KVER=${KVER:-$("$TOP/tools/build/kver.sh")}
-KDIR=${KDIR:-/usr/src/linux-headers-$KVER}
+KDIR=$("$TOP/tools/build/kdir.sh")
 export IVSHMEM_LAB_DIR=${IVSHMEM_LAB_DIR:-/tmp/af_ivshmem-check}
 LOGDIR=${IVSHMEM_CHECK_LOGS:-$IVSHMEM_LAB_DIR-logs}
 rm -rf "$LOGDIR"
@@ -141,6 +140,20 @@ unload_all() {	# stop the test peers, then the module must unload
 	done
 }
 
+# region_empty: after every connection closed, no channel is left allocated
+# (read from the host side of the shared memory object).
+region_empty() {
+	local want i line
+	for i in $(seq 50); do
+		line=$("$TOP/tools/vm/region_usage.py" "$IVSHMEM_LAB_DIR/shm") || return 1
+		want="active=0 free_start=${line##*data_offset=}"
+		[[ $line == *"$want "* ]] && { echo "$line"; return 0; }
+		sleep 0.2
+	done
+	echo "$line"
+	return 1
+}
+
 suite() {	# suite MODE VM REMOTE_PEER LOCAL_PEER BULK_MIB
 	tap_run "$1/$2" lab_exec "$2" --timeout 1800 -- \
 		"IVSHMEM_REMOTE_PEER=$3 IVSHMEM_LOCAL_PEER=$4 IVSHMEM_BULK_MIB=$5 \
@@ -160,6 +173,7 @@ if check "doorbell: lab starts two guests" "$LAB" start --force -n 2 --mode door
 	fi
 	suite doorbell vm2 0 1 64
 	check "doorbell: demo moves 64 MiB from vm1 to vm2" demo_transfer
+	check "doorbell: every channel freed after the tests" region_empty
 	check "doorbell: module unloads in both guests" unload_all
 	check "doorbell: guest kernel logs are clean" "$LAB" stop
 else
@@ -170,6 +184,7 @@ echo "# guests: polling mode (ivshmem-plain, no interrupts)"
 if check "plain: lab starts two guests" "$LAB" start --force -n 2 --mode plain; then
 	check "plain: module loads, test peers run" load_both
 	suite plain vm1 1 0 64
+	check "plain: every channel freed after the tests" region_empty
 	check "plain: module unloads in both guests" unload_all
 	check "plain: guest kernel logs are clean" "$LAB" stop
 else
