@@ -58,6 +58,10 @@ MODULE_PARM_DESC(connect_timeout_ms, "default connect timeout");
  * @dev_node: entry in @dev's socket list
  * @scan_node: used by the event work's snapshot of the socket list
  * @tx: the channel we send on (we own it)
+ * @tx_state: what we last wrote to @tx's sender_state (never read back)
+ * @tx_touch: what we last wrote to @tx's head_touch
+ * @want_space: what we last wrote to @tx's send_waiting
+ * @want_data: what we last wrote to @rx's recv_waiting
  * @rx: the channel we receive on (the peer owns it)
  * @zombie: preallocated record that keeps @tx until the peer releases it
  * @peer: the peer's id
@@ -80,6 +84,10 @@ struct ivshm_sock {
 	struct list_head dev_node;
 	struct list_head scan_node;
 	struct ivshm_ring tx;
+	u32 tx_state;
+	u32 tx_touch;
+	bool want_space;
+	bool want_data;
 	struct ivshm_ring rx;
 	struct ivshm_zombie *zombie;
 	u32 peer;
@@ -247,6 +255,13 @@ static struct ivshm_channel *ivshm_rx_chan(struct ivshm_sock *vsk)
 	return ivshm_chan(vsk->dev, vsk->rx.index);
 }
 
+/* Publishes our sender state; callers order the fields it covers. */
+static void ivshm_set_tx_state(struct ivshm_sock *vsk, u32 state)
+{
+	vsk->tx_state = state;
+	ivshm_wr32(&ivshm_tx_chan(vsk)->sender_state, state);
+}
+
 /* Ends the connection on our side: the peer sees @send_state on our tx
  * channel (EOF or reset) and our release of its channel.  Called under
  * lock_sock() with the socket attached to a device.
@@ -259,15 +274,16 @@ static void ivshm_disconnect(struct ivshm_sock *vsk, u32 send_state)
 	if (!dev)
 		return;
 	if (sk->sk_state == TCP_ESTABLISHED) {
-		if (ivshm_rd32(&ivshm_tx_chan(vsk)->sender_state) ==
-		    IVSHM_SEND_OPEN || send_state == IVSHM_SEND_RESET)
-			ivshm_wr32(&ivshm_tx_chan(vsk)->sender_state,
-				   send_state);
+		/* Released before EOF: a reader that sees EOF sees both. */
 		ivshm_wr32(&ivshm_rx_chan(vsk)->receiver_state,
 			   IVSHM_RECV_RELEASED);
+		smp_wmb();	/* release, then EOF or reset */
+		if (vsk->tx_state == IVSHM_SEND_OPEN ||
+		    send_state == IVSHM_SEND_RESET)
+			ivshm_set_tx_state(vsk, send_state);
 	} else {
 		/* A request in flight: the peer may still answer it. */
-		ivshm_wr32(&ivshm_tx_chan(vsk)->sender_state, IVSHM_SEND_RESET);
+		ivshm_set_tx_state(vsk, IVSHM_SEND_RESET);
 	}
 	ivshm_retire_tx(vsk);
 	ivshm_ring_doorbell(dev, vsk->peer);
@@ -386,15 +402,17 @@ static int ivshm_ring_read(struct ivshm_sock *vsk, u64 pos,
  * issues a full barrier and checks the ring again; the other side publishes
  * its index, issues a full barrier and rings if the flag is set.
  */
-static void ivshm_want_data(struct ivshm_sock *vsk)
+static void ivshm_want_data(struct ivshm_sock *vsk, bool want)
 {
-	ivshm_wr32(&ivshm_rx_chan(vsk)->recv_waiting, 1);
+	vsk->want_data = want;
+	ivshm_wr32(&ivshm_rx_chan(vsk)->recv_waiting, want);
 	smp_mb();	/* flag before the recheck of head */
 }
 
-static void ivshm_want_space(struct ivshm_sock *vsk)
+static void ivshm_want_space(struct ivshm_sock *vsk, bool want)
 {
-	ivshm_wr16(&ivshm_tx_chan(vsk)->send_waiting, 1);
+	vsk->want_space = want;
+	ivshm_wr16(&ivshm_tx_chan(vsk)->send_waiting, want);
 	smp_mb();	/* flag before the recheck of tail */
 }
 
@@ -483,7 +501,7 @@ static void ivshm_connect_check(struct ivshm_sock *vsk)
 			ivshm_connect_fail(vsk, ECONNRESET);
 			return;
 		}
-		ivshm_wr32(&ch->sender_state, IVSHM_SEND_OPEN);
+		ivshm_set_tx_state(vsk, IVSHM_SEND_OPEN);
 		ivshm_set_established(vsk);
 		vsk->sk.sk_state_change(&vsk->sk);
 		return;
@@ -726,7 +744,7 @@ static int ivshm_connect(struct socket *sock, struct sockaddr *uaddr,
 	ivshm_wr32(&ch->dst_port, addr->sivshm_port);
 	ivshm_wr16(&ch->sock_type, sk->sk_type);
 	smp_wmb();	/* the request's fields before its state */
-	ivshm_wr32(&ch->sender_state, IVSHM_SEND_CONNECTING);
+	ivshm_set_tx_state(vsk, IVSHM_SEND_CONNECTING);
 
 	sk->sk_state = TCP_SYN_SENT;
 	sock->state = SS_CONNECTING;
@@ -839,10 +857,9 @@ out:
  * the event work.  Returns the receiver state to publish on the request.
  */
 static u32 ivshm_answer_request(struct ivshm_dev *dev, u32 index, u32 gen,
-				struct ivshm_channel *req, u32 *reply_index,
-				u32 *reply_gen)
+				struct ivshm_channel *req, u32 sender,
+				u32 *reply_index, u32 *reply_gen)
 {
-	u32 sender = ivshm_rd16(&req->sender_vm);
 	u32 src_port = ivshm_rd32(&req->src_port);
 	u32 dst_port = ivshm_rd32(&req->dst_port);
 	u32 off = ivshm_rd32(&req->buff_offset);
@@ -902,7 +919,7 @@ static u32 ivshm_answer_request(struct ivshm_dev *dev, u32 index, u32 gen,
 	ivshm_wr32(&ch->peer_channel, index);
 	ivshm_wr32(&ch->peer_generation, gen);
 	smp_wmb();	/* reply fields before sender_state */
-	ivshm_wr32(&ch->sender_state, IVSHM_SEND_OPEN);
+	ivshm_set_tx_state(child, IVSHM_SEND_OPEN);
 	ivshm_set_established(child);
 
 	list_add_tail(&child->accept_node, &ivshm_sk(listener)->accept_queue);
@@ -930,7 +947,7 @@ static void ivshm_handle_requests(struct ivshm_dev *dev)
 
 	for (i = 0; i < IVSHM_MAX_CHANNELS; i++) {
 		struct ivshm_channel *ch = ivshm_chan(dev, i);
-		u32 gen, sstate, answer, reply_index = 0, reply_gen = 0;
+		u32 gen, sstate, sender, answer, reply_index = 0, reply_gen = 0;
 
 		if (ivshm_rd32(&ch->alloc_state) != IVSHM_CHAN_ALLOCATED ||
 		    ivshm_rd16(&ch->receiver_vm) != dev->self)
@@ -943,21 +960,25 @@ static void ivshm_handle_requests(struct ivshm_dev *dev)
 		if (dev->answered_gen[i] == gen)
 			continue;
 		smp_rmb();	/* state before the request's fields */
-		if (sstate == IVSHM_SEND_RESET) {
-			/* Given up before we saw it: just let it go. */
-			dev->answered_gen[i] = gen;
-			ivshm_wr32(&ch->receiver_state, IVSHM_RECV_RELEASED);
-			ivshm_ring_doorbell(dev, ivshm_rd16(&ch->sender_vm));
+		dev->answered_gen[i] = gen;
+		sender = ivshm_rd16(&ch->sender_vm);
+		if (sender >= IVSHM_MAX_PEERS) {
+			ivshm_note_bad(dev, "request sender", i);
 			continue;
 		}
-		dev->answered_gen[i] = gen;
-		answer = ivshm_answer_request(dev, i, gen, ch, &reply_index,
-					      &reply_gen);
+		if (sstate == IVSHM_SEND_RESET) {
+			/* Given up before we saw it: just let it go. */
+			ivshm_wr32(&ch->receiver_state, IVSHM_RECV_RELEASED);
+			ivshm_ring_doorbell(dev, sender);
+			continue;
+		}
+		answer = ivshm_answer_request(dev, i, gen, ch, sender,
+					      &reply_index, &reply_gen);
 		ivshm_wr32(&ch->reply_channel, reply_index);
 		ivshm_wr32(&ch->reply_generation, reply_gen);
 		smp_wmb();	/* the reply before the state */
 		ivshm_wr32(&ch->receiver_state, answer);
-		ivshm_ring_doorbell(dev, ivshm_rd16(&ch->sender_vm));
+		ivshm_ring_doorbell(dev, sender);
 	}
 }
 
@@ -1067,7 +1088,7 @@ static int ivshm_stream_sendmsg(struct socket *sock, struct msghdr *msg,
 	struct ivshm_channel *ch;
 	size_t sent = 0;
 	long timeo;
-	s64 space;
+	s64 space, free;
 	int err = 0;
 
 	if (msg->msg_flags & MSG_OOB)
@@ -1100,7 +1121,7 @@ static int ivshm_stream_sendmsg(struct socket *sock, struct msghdr *msg,
 			break;
 		}
 		if (!space) {
-			ivshm_want_space(vsk);
+			ivshm_want_space(vsk, true);
 			if (ivshm_tx_free(vsk))
 				continue;
 			err = ivshm_wait(sk, &wait, &timeo);
@@ -1109,8 +1130,9 @@ static int ivshm_stream_sendmsg(struct socket *sock, struct msghdr *msg,
 			continue;
 		}
 		ch = ivshm_tx_chan(vsk);
-		if (ivshm_rd16(&ch->send_waiting))
-			ivshm_wr16(&ch->send_waiting, 0);
+		if (vsk->want_space)
+			ivshm_want_space(vsk, false);
+		free = space;
 		space = min_t(size_t, space, len - sent);
 		err = ivshm_ring_write(vsk, &msg->msg_iter, space);
 		if (err)
@@ -1118,9 +1140,8 @@ static int ivshm_stream_sendmsg(struct socket *sock, struct msghdr *msg,
 		smp_wmb();	/* data before head */
 		vsk->tx.pos += space;
 		ivshm_wr64(&ch->head, vsk->tx.pos);
-		ivshm_wr32(&ch->head_touch, ivshm_rd32(&ch->head_touch) + 1);
-		ivshm_wr32(&ch->data_size, vsk->tx.pos -
-			   ivshm_rd64(&ch->tail));
+		ivshm_wr32(&ch->head_touch, ++vsk->tx_touch);
+		ivshm_wr32(&ch->data_size, vsk->tx.size - free + space);
 		sent += space;
 		smp_mb();	/* head before the receiver's wait flag */
 		if (ivshm_rd32(&ch->recv_waiting))
@@ -1129,7 +1150,7 @@ static int ivshm_stream_sendmsg(struct socket *sock, struct msghdr *msg,
 	remove_wait_queue(sk_sleep(sk), &wait);
 	if (vsk->dev && sk->sk_state == TCP_ESTABLISHED &&
 	    ivshm_tx_free(vsk) == 0)
-		ivshm_want_space(vsk);	/* so poll() users get woken */
+		ivshm_want_space(vsk, true);	/* so poll() users get woken */
 	release_sock(sk);
 
 	if (err == -EPIPE && !(msg->msg_flags & MSG_NOSIGNAL) && !sent)
@@ -1189,8 +1210,8 @@ static int ivshm_stream_recvmsg(struct socket *sock, struct msghdr *msg,
 			size_t n = min_t(size_t, avail, len - copied);
 
 			ch = ivshm_rx_chan(vsk);
-			if (ivshm_rd32(&ch->recv_waiting))
-				ivshm_wr32(&ch->recv_waiting, 0);
+			if (vsk->want_data)
+				ivshm_want_data(vsk, false);
 			err = ivshm_ring_read(vsk, vsk->rx.pos +
 					      (peek ? copied : 0),
 					      &msg->msg_iter, n);
@@ -1214,9 +1235,9 @@ static int ivshm_stream_recvmsg(struct socket *sock, struct msghdr *msg,
 		}
 		if (state == IVSHM_SEND_SHUTDOWN || copied >= target)
 			break;
-		ivshm_want_data(vsk);
-		if (ivshm_rx_avail(vsk) ||
-		    ivshm_rx_state(vsk) != state)
+		/* State changes always ring: only data needs the recheck. */
+		ivshm_want_data(vsk, true);
+		if (ivshm_rx_avail(vsk))
 			continue;
 		err = ivshm_wait(sk, &wait, &timeo);
 		if (err) {
@@ -1229,7 +1250,7 @@ static int ivshm_stream_recvmsg(struct socket *sock, struct msghdr *msg,
 	/* Drained: ask for a doorbell so poll() users get woken. */
 	if (vsk->dev && sk->sk_state == TCP_ESTABLISHED && !peek &&
 	    ivshm_rx_avail(vsk) == 0)
-		ivshm_want_data(vsk);
+		ivshm_want_data(vsk, true);
 out:
 	release_sock(sk);
 	return copied ? copied : err;
@@ -1239,9 +1260,10 @@ out:
 static __poll_t ivshm_poll_channels(struct ivshm_sock *vsk)
 {
 	struct sock *sk = &vsk->sk;
+	bool asked = false;
 	__poll_t mask = 0;
 
-	/* Readable: data, EOF or a reset.  Else ask for a doorbell. */
+	/* Readable: data, EOF or a reset.  Else ask for a doorbell, once. */
 	for (;;) {
 		u32 rstate = ivshm_rx_state(vsk);
 		s64 avail = ivshm_rx_avail(vsk);
@@ -1255,24 +1277,23 @@ static __poll_t ivshm_poll_channels(struct ivshm_sock *vsk)
 		}
 		if (avail > 0)
 			mask |= EPOLLIN | EPOLLRDNORM;
-		if (mask & EPOLLIN)
+		if ((mask & EPOLLIN) || asked)
 			break;
-		if (ivshm_rd32(&ivshm_rx_chan(vsk)->recv_waiting))
-			break;
-		ivshm_want_data(vsk);
+		ivshm_want_data(vsk, true);
+		asked = true;
 	}
 	/* Writable: room in the ring, or a write would fail at once. */
 	if (!(sk->sk_shutdown & SEND_SHUTDOWN)) {
+		asked = false;
 		for (;;) {
-			s64 space = ivshm_tx_free(vsk);
-
-			if (space) {
+			if (ivshm_tx_free(vsk)) {
 				mask |= EPOLLOUT | EPOLLWRNORM;
 				break;
 			}
-			if (ivshm_rd16(&ivshm_tx_chan(vsk)->send_waiting))
+			if (asked)
 				break;
-			ivshm_want_space(vsk);
+			ivshm_want_space(vsk, true);
+			asked = true;
 		}
 	}
 	return mask;
@@ -1332,11 +1353,9 @@ static int ivshm_shutdown(struct socket *sock, int how)
 	}
 	sk->sk_shutdown |= mode;
 	if ((mode & SEND_SHUTDOWN) && vsk->dev) {
-		struct ivshm_channel *ch = ivshm_tx_chan(vsk);
-
-		if (ivshm_rd32(&ch->sender_state) == IVSHM_SEND_OPEN) {
+		if (vsk->tx_state == IVSHM_SEND_OPEN) {
 			smp_wmb();	/* data (head) before EOF */
-			ivshm_wr32(&ch->sender_state, IVSHM_SEND_SHUTDOWN);
+			ivshm_set_tx_state(vsk, IVSHM_SEND_SHUTDOWN);
 			ivshm_ring_doorbell(vsk->dev, vsk->peer);
 		}
 	}
