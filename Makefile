@@ -21,7 +21,8 @@ USER_CFLAGS := -O2 -g -std=gnu11 -Wall -Wextra -Werror \
 KSRC = $(shell $(TOP)/tools/build/ksrc.sh)
 
 DEMO := tools/ivshmem-demo/ivshmem-demo
-TESTS := selftests/ivshmem_test selftests/ivshmem_peerd
+NC := tools/ivshmem-nc/ivshmem-nc
+TESTS := selftests/ivshmem_test selftests/ivshmem_peerd selftests/ivshmem_stream
 KERNEL_SOURCES := $(filter-out %.mod.c,$(wildcard net/ivshmem/*.c net/ivshmem/*.h)) \
 	include/uapi/linux/af_ivshmem.h
 
@@ -36,17 +37,17 @@ deps:
 module: deps
 	$(MAKE) -C "$(KDIR_OF)" M=$(MODDIR) W=1 modules
 
-tools: deps $(DEMO)
+tools: deps $(DEMO) $(NC)
 	$(MAKE) -C tools/ivshmem-server
 
-$(DEMO): tools/ivshmem-demo/ivshmem-demo.c tools/lib/ivshmem.h \
-		include/uapi/linux/af_ivshmem.h
+tools/%: tools/%.c tools/lib/ivshmem.h include/uapi/linux/af_ivshmem.h
 	$(CC) $(USER_CFLAGS) -o $@ $<
 
 selftests: deps $(TESTS)
 
-selftests/ivshmem_peerd: selftests/ivshmem_peerd.c selftests/ivshmem_util.h \
-		tools/lib/ivshmem.h include/uapi/linux/af_ivshmem.h
+selftests/ivshmem_peerd selftests/ivshmem_stream: %: %.c \
+		selftests/ivshmem_util.h tools/lib/ivshmem.h \
+		include/uapi/linux/af_ivshmem.h
 	$(CC) $(USER_CFLAGS) -o $@ $< -lpthread
 
 selftests/ivshmem_test: selftests/ivshmem_test.c selftests/ivshmem_util.h \
@@ -73,4 +74,4 @@ run: all
 clean:
 	-$(MAKE) -C "$(KDIR_OF)" M=$(MODDIR) clean
 	$(MAKE) -C tools/ivshmem-server clean
-	rm -f $(DEMO) $(TESTS)
+	rm -f $(DEMO) $(NC) $(TESTS)

@@ -15,6 +15,7 @@
 
 static const uint32_t ports[] = {
 	PEERD_PORT_ECHO, PEERD_PORT_BULK, PEERD_PORT_BYE, PEERD_PORT_SINK,
+	PEERD_PORT_WHOAMI,
 };
 
 static void serve_echo(int fd)
@@ -120,6 +121,14 @@ static void serve(uint32_t port, int fd)
 	case PEERD_PORT_SINK:
 		serve_sink(fd);
 		break;
+	case PEERD_PORT_WHOAMI: {
+		char name[256] = "";
+
+		gethostname(name, sizeof(name) - 1);
+		strcat(name, "\n");
+		write_full(fd, name, strlen(name));
+		break;
+	}
 	}
 	close(fd);
 }

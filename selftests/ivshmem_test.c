@@ -10,7 +10,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/epoll.h>
@@ -291,63 +290,22 @@ TEST_F(peer, channels_are_reused)
 	}
 }
 
-struct bulk_args {
-	int fd;
-	uint64_t size;
-	uint64_t sum;
-	int err;
-};
-
-static void *bulk_send(void *arg)
-{
-	struct bulk_args *a = arg;
-	static char buf[CHUNK];
-	struct stream s;
-	uint64_t left;
-
-	stream_init(&s, BULK_SEED_TO_PEER);
-	for (left = a->size; left; left -= CHUNK) {
-		stream_fill(&s, buf, CHUNK);
-		if (write_full(a->fd, buf, CHUNK) != CHUNK) {
-			a->err = errno;
-			break;
-		}
-	}
-	a->sum = s.sum;
-	return NULL;
-}
-
 /* size bytes each way at once, verified byte for byte and by checksum. */
 TEST_F_TIMEOUT(peer, bulk_both_directions, 1200)
 {
-	static char buf[CHUNK];
 	const char *env = getenv("IVSHMEM_BULK_MIB");
-	struct bulk_args a = { .size = (env ? atoll(env) : 256) << 20 };
-	uint64_t reply[2], left;
-	struct stream s;
-	pthread_t thr;
-	long bad = -1;
+	struct bulk_result r;
+	int fd = ivs_dial(self->peer, PEERD_PORT_BULK);
 
-	a.fd = ivs_dial(self->peer, PEERD_PORT_BULK);
-	ASSERT_GE(a.fd, 0);
-	ASSERT_EQ(8, write_full(a.fd, &a.size, 8));
-	ASSERT_EQ(0, pthread_create(&thr, NULL, bulk_send, &a));
-	stream_init(&s, BULK_SEED_FROM_PEER);
-	for (left = a.size; left && bad < 0; left -= CHUNK) {
-		if (read_full(a.fd, buf, CHUNK) != CHUNK)
-			break;
-		bad = stream_verify(&s, buf, CHUNK);
-	}
-	pthread_join(thr, NULL);
-	ASSERT_EQ(0, a.err);
-	ASSERT_EQ(-1, bad) TH_LOG("mismatch at %llu",
-				  (unsigned long long)(a.size - left + bad));
-	ASSERT_EQ(0, left);
-	ASSERT_EQ(a.size, s.bytes);
-	ASSERT_EQ(sizeof(reply), read_full(a.fd, reply, sizeof(reply)));
-	ASSERT_EQ(0, reply[1]) TH_LOG("peer saw corrupted data");
-	ASSERT_EQ(a.sum, reply[0]);
-	close(a.fd);
+	ASSERT_GE(fd, 0);
+	bulk_client(fd, (env ? atoll(env) : 256) << 20, &r);
+	ASSERT_EQ(0, r.send_err) TH_LOG("send: %s", strerror(r.send_err));
+	ASSERT_EQ(0, r.recv_err) TH_LOG("recv: %s", strerror(r.recv_err));
+	ASSERT_EQ(-1, r.mismatch) TH_LOG("mismatch at byte %ld", r.mismatch);
+	ASSERT_EQ(r.size, r.received);
+	ASSERT_EQ(0, r.peer_bad) TH_LOG("peer saw corrupted data");
+	ASSERT_EQ(r.sent_sum, r.peer_sum);
+	close(fd);
 }
 
 TEST(local_connect_accept)

@@ -8,6 +8,7 @@
 #define _IVSHMEM_UTIL_H
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,6 +22,7 @@
 #define PEERD_PORT_BULK		5001	/* u64 size, then both ways at once */
 #define PEERD_PORT_BYE		5002	/* sends PEERD_BYE and closes */
 #define PEERD_PORT_SINK		5003	/* reads to EOF, replies count+sum */
+#define PEERD_PORT_WHOAMI	5004	/* sends its host name and closes */
 #define PEERD_PORT_UNUSED	5999	/* nobody listens here */
 
 #define PEERD_BYE		"bye\n"
@@ -131,6 +133,106 @@ static inline ssize_t read_full(int fd, void *buf, size_t len)
 		done += n;
 	}
 	return done;
+}
+
+#define BULK_CHUNK	(64 * 1024)
+
+/**
+ * struct bulk_result - outcome of bulk_client()
+ * @size: bytes each way
+ * @received: bytes received and verified
+ * @mismatch: offset of the first wrong byte received, or -1
+ * @send_err: errno of a failed send, or 0
+ * @recv_err: errno of a failed receive (or ECONNABORTED for early EOF)
+ * @sent_sum: checksum of what we sent
+ * @peer_sum: checksum the peer computed of what it received
+ * @peer_bad: the peer's count of corrupted or missing data (0 is good)
+ */
+struct bulk_result {
+	uint64_t size;
+	uint64_t received;
+	long mismatch;
+	int send_err;
+	int recv_err;
+	uint64_t sent_sum;
+	uint64_t peer_sum;
+	uint64_t peer_bad;
+};
+
+struct bulk_sender {
+	int fd;
+	struct bulk_result *r;
+};
+
+static inline void *bulk_send_thread(void *arg)
+{
+	struct bulk_sender *b = arg;
+	static char buf[BULK_CHUNK];
+	struct stream s;
+	uint64_t left;
+
+	stream_init(&s, BULK_SEED_TO_PEER);
+	for (left = b->r->size; left; left -= BULK_CHUNK) {
+		stream_fill(&s, buf, BULK_CHUNK);
+		if (write_full(b->fd, buf, BULK_CHUNK) != BULK_CHUNK) {
+			b->r->send_err = errno ? errno : EPIPE;
+			break;
+		}
+	}
+	b->r->sent_sum = s.sum;
+	return NULL;
+}
+
+/*
+ * The client of ivshmem_peerd's bulk service: @size bytes (a multiple of
+ * BULK_CHUNK) each way at once, every byte received checked against the
+ * peer's stream, then the peer's checksum of what we sent.
+ */
+static inline void bulk_client(int fd, uint64_t size, struct bulk_result *r)
+{
+	static char buf[BULK_CHUNK];
+	struct bulk_sender b = { .fd = fd, .r = r };
+	uint64_t reply[2];
+	struct stream s;
+	pthread_t thr;
+	ssize_t n;
+
+	memset(r, 0, sizeof(*r));
+	r->size = size;
+	r->mismatch = -1;
+	if (write_full(fd, &size, sizeof(size)) != sizeof(size)) {
+		r->send_err = errno;
+		return;
+	}
+	if (pthread_create(&thr, NULL, bulk_send_thread, &b)) {
+		r->send_err = EAGAIN;
+		return;
+	}
+	stream_init(&s, BULK_SEED_FROM_PEER);
+	while (r->received < size) {
+		long bad;
+
+		n = read_full(fd, buf, BULK_CHUNK);
+		if (n != BULK_CHUNK) {
+			r->recv_err = n < 0 ? errno : ECONNABORTED;
+			break;
+		}
+		bad = stream_verify(&s, buf, BULK_CHUNK);
+		if (bad >= 0) {
+			r->mismatch = r->received + bad;
+			break;
+		}
+		r->received += BULK_CHUNK;
+	}
+	pthread_join(thr, NULL);
+	if (r->received == size && !r->send_err) {
+		if (read_full(fd, reply, sizeof(reply)) == sizeof(reply)) {
+			r->peer_sum = reply[0];
+			r->peer_bad = reply[1];
+		} else {
+			r->recv_err = errno ? errno : ECONNABORTED;
+		}
+	}
 }
 
 #endif /* _IVSHMEM_UTIL_H */

@@ -9,7 +9,8 @@
 # Stages: build and static checks (W=1, checkpatch --strict, sparse); the
 # host server's tests; the VM lab's self-test; the socket suite in two
 # guests in doorbell mode (both directions, plus interrupts, the demo and
-# module unload); the suite again in polling (ivshmem-plain) mode.
+# module unload); the suite again in polling (ivshmem-plain) mode; three
+# guests on two regions with hot-unplug (selftests/regions.sh).
 set -uo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -190,6 +191,10 @@ if check "plain: lab starts two guests" "$LAB" start --force -n 2 --mode plain; 
 else
 	"$LAB" stop >/dev/null 2>&1
 fi
+
+echo "# guests: two regions (trust groups) and hot-unplug"
+tap_run "regions" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-regions" \
+	"$TOP/selftests/regions.sh"
 
 echo
 echo "logs: $LOGDIR"
