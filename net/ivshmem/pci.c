@@ -181,16 +181,21 @@ static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 					     "peer id %u beyond the %u this ABI supports\n",
 					     ivposition, IVSHM_MAX_PEERS);
 		dev->self = ivposition;
-		/* MSI-X messages are bus-master writes. */
-		pci_set_master(pdev);
-		err = ivshm_setup_irq(dev);
-		if (err)
-			return dev_err_probe(&pdev->dev, err, "MSI-X setup\n");
 	}
 
 	err = ivshm_region_attach(dev);
 	if (err)
-		goto fail_irq;
+		return err;
+	/* Interrupts only once the tables they lead to are set up. */
+	if (dev->doorbell) {
+		/* MSI-X messages are bus-master writes. */
+		pci_set_master(pdev);
+		err = ivshm_setup_irq(dev);
+		if (err) {
+			dev_err(&pdev->dev, "MSI-X setup: %d\n", err);
+			goto fail_region;
+		}
+	}
 
 	mutex_lock(&ivshm_devices_mutex);
 	for (index = 0; index < IVSHM_MAX_DEVICES; index++)
@@ -199,7 +204,7 @@ static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (index == IVSHM_MAX_DEVICES) {
 		mutex_unlock(&ivshm_devices_mutex);
 		err = -ENOSPC;
-		goto fail_region;
+		goto fail_irq;
 	}
 	dev->index = index;
 	ivshm_devices[index] = dev;
@@ -212,10 +217,12 @@ static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 		 dev->doorbell ? "doorbell" : "polling");
 	return 0;
 
-fail_region:
-	ivshm_region_detach(dev);
 fail_irq:
 	ivshm_teardown_irq(dev);
+	WRITE_ONCE(dev->dead, true);
+	cancel_delayed_work_sync(&dev->event_work);
+fail_region:
+	ivshm_region_detach(dev);
 	return err;
 }
 

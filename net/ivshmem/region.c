@@ -168,7 +168,8 @@ int ivshm_region_attach(struct ivshm_dev *dev)
 	dev->chans = dev->shm + IVSHM_CHANNEL_TABLE_OFFSET;
 	dev->data_end = dev->shm_size;
 
-	dev->extents = kcalloc(IVSHM_MAX_CHANNELS, sizeof(*dev->extents),
+	/* One more than the table: the entry being allocated. */
+	dev->extents = kcalloc(IVSHM_MAX_CHANNELS + 1, sizeof(*dev->extents),
 			       GFP_KERNEL);
 	dev->answered_gen = kcalloc(IVSHM_MAX_CHANNELS,
 				    sizeof(*dev->answered_gen), GFP_KERNEL);
@@ -218,7 +219,9 @@ static int ivshm_control_lock(struct ivshm_dev *dev, u64 *token)
 	unsigned int spins = 0;
 
 	lockdep_assert_held(&dev->alloc_mutex);
-	for (;;) {
+	for (;; cpu_relax()) {
+		if (time_after(jiffies, deadline))
+			return -ETIMEDOUT;
 		mine = (++dev->lock_seq << 16) | (dev->self + 1);
 		cur = ivshm_rd64(word);
 		if (!cur) {
@@ -239,11 +242,7 @@ static int ivshm_control_lock(struct ivshm_dev *dev, u64 *token)
 				break;
 			}
 		}
-		if (time_after(jiffies, deadline))
-			return -ETIMEDOUT;
-		if (++spins < 64)
-			cpu_relax();
-		else
+		if (++spins >= 64)
 			usleep_range(20, 100);
 	}
 	*token = mine;

@@ -32,7 +32,7 @@ module_param(family, int, 0444);
 MODULE_PARM_DESC(family, "address family number to register (out of tree: default 25)");
 
 unsigned int ivshm_channel_size = 512 * 1024;
-module_param_named(channel_size, ivshm_channel_size, uint, 0644);
+module_param_named(channel_size, ivshm_channel_size, uint, 0444);
 MODULE_PARM_DESC(channel_size, "bytes per channel (one direction of a connection), multiple of 4096");
 
 unsigned int ivshm_poll_interval_ms = 2;
@@ -287,8 +287,9 @@ static void ivshm_disconnect(struct ivshm_sock *vsk, u32 send_state)
 	}
 	ivshm_retire_tx(vsk);
 	ivshm_ring_doorbell(dev, vsk->peer);
-	ivshm_detach_dev(vsk);
+	/* Still on the device's list: its removal waits for our lock. */
 	ivshm_zombies_reap(dev, false);
+	ivshm_detach_dev(vsk);
 }
 
 /* Marks the socket closed with error @err (a positive errno). */
@@ -323,6 +324,7 @@ static s64 ivshm_rx_avail(struct ivshm_sock *vsk)
 	    ivshm_rd32(&ch->generation) != vsk->rx.generation)
 		return -ECONNRESET;
 	head = ivshm_rd64(&ch->head);
+	smp_rmb();	/* head before the ring data it covers */
 	avail = head - READ_ONCE(vsk->rx.pos);
 	if (avail > vsk->rx.size) {
 		ivshm_note_bad(vsk->dev, "rx head", vsk->rx.index);
@@ -340,6 +342,7 @@ static s64 ivshm_tx_free(struct ivshm_sock *vsk)
 	if (ivshm_rd32(&ch->receiver_state) == IVSHM_RECV_RELEASED)
 		return -EPIPE;
 	used = READ_ONCE(vsk->tx.pos) - ivshm_rd64(&ch->tail);
+	smp_mb();	/* tail before we overwrite the space it freed */
 	if (used > vsk->tx.size) {
 		ivshm_note_bad(vsk->dev, "tx tail", vsk->tx.index);
 		return -ECONNRESET;
@@ -709,6 +712,17 @@ static int ivshm_connect(struct socket *sock, struct sockaddr *uaddr,
 		goto out;
 	}
 
+	/* A socket may connect again after a failed or reset connection. */
+	if (!vsk->zombie) {
+		vsk->zombie = kzalloc(sizeof(*vsk->zombie), GFP_KERNEL);
+		if (!vsk->zombie) {
+			err = -ENOMEM;
+			goto out;
+		}
+	}
+	sk->sk_err = 0;
+	sk->sk_shutdown = 0;
+
 	mutex_lock(&ivshm_devices_mutex);
 	dev = ivshm_dev_get_by_index(addr->sivshm_region);
 	if (!dev)
@@ -853,12 +867,25 @@ out:
 	return err;
 }
 
-/* Answers one connection request found in the channel table.  Runs in
- * the event work.  Returns the receiver state to publish on the request.
+/* Publishes our answer to the request in channel @req. */
+static void ivshm_publish_answer(struct ivshm_dev *dev,
+				 struct ivshm_channel *req, u32 sender,
+				 u32 answer, u32 reply_index, u32 reply_gen)
+{
+	ivshm_wr32(&req->reply_channel, reply_index);
+	ivshm_wr32(&req->reply_generation, reply_gen);
+	smp_wmb();	/* the reply before the state */
+	ivshm_wr32(&req->receiver_state, answer);
+	ivshm_ring_doorbell(dev, sender);
+}
+
+/* Tries to accept the connection request in channel @index: a listener,
+ * room in its backlog, a reply channel.  On success the answer is
+ * published before the child can be accepted (and so closed).  Runs in
+ * the event work.  Returns false if the caller must refuse.
  */
-static u32 ivshm_answer_request(struct ivshm_dev *dev, u32 index, u32 gen,
-				struct ivshm_channel *req, u32 sender,
-				u32 *reply_index, u32 *reply_gen)
+static bool ivshm_answer_request(struct ivshm_dev *dev, u32 index, u32 gen,
+				 struct ivshm_channel *req, u32 sender)
 {
 	u32 src_port = ivshm_rd32(&req->src_port);
 	u32 dst_port = ivshm_rd32(&req->dst_port);
@@ -874,13 +901,11 @@ static u32 ivshm_answer_request(struct ivshm_dev *dev, u32 index, u32 gen,
 	    !ivshm_chan_geometry(dev, off, size) ||
 	    src_port == IVSHMEM_PORT_ANY) {
 		ivshm_note_bad(dev, "connection request", index);
-		return IVSHM_RECV_REFUSED;
+		return false;
 	}
 	listener = ivshm_find_listener(dst_port, dev->index);
-	if (!listener) {
-		atomic64_inc(&dev->stats.connects_refused);
-		return IVSHM_RECV_REFUSED;
-	}
+	if (!listener)
+		return false;
 
 	lock_sock(listener);
 	if (listener->sk_state != TCP_LISTEN || listener->sk_type != type ||
@@ -889,6 +914,10 @@ static u32 ivshm_answer_request(struct ivshm_dev *dev, u32 index, u32 gen,
 	sk = ivshm_sk_alloc(sock_net(listener), NULL, listener->sk_type, 0);
 	if (!sk)
 		goto refuse;
+	/* Device removal may find the child on the device's list: it waits
+	 * for this lock, and so only ever sees a complete child.
+	 */
+	lock_sock_nested(sk, SINGLE_DEPTH_NESTING);
 	child = ivshm_sk(sk);
 	child->owner_pid = ivshm_sk(listener)->owner_pid;
 	child->peer = sender;
@@ -921,23 +950,24 @@ static u32 ivshm_answer_request(struct ivshm_dev *dev, u32 index, u32 gen,
 	smp_wmb();	/* reply fields before sender_state */
 	ivshm_set_tx_state(child, IVSHM_SEND_OPEN);
 	ivshm_set_established(child);
+	ivshm_publish_answer(dev, req, sender, IVSHM_RECV_ACCEPTED,
+			     child->tx.index, child->tx.generation);
 
 	list_add_tail(&child->accept_node, &ivshm_sk(listener)->accept_queue);
 	sk_acceptq_added(listener);
-	*reply_index = child->tx.index;
-	*reply_gen = child->tx.generation;
+	release_sock(sk);
 	listener->sk_data_ready(listener);
 	release_sock(listener);
 	sock_put(listener);
-	return IVSHM_RECV_ACCEPTED;
+	return true;
 
 free_child:
-	sk_free(sk);
+	release_sock(sk);
+	sock_put(sk);
 refuse:
 	release_sock(listener);
 	sock_put(listener);
-	atomic64_inc(&dev->stats.connects_refused);
-	return IVSHM_RECV_REFUSED;
+	return false;
 }
 
 /* Finds connection requests addressed to us and answers each once. */
@@ -947,7 +977,7 @@ static void ivshm_handle_requests(struct ivshm_dev *dev)
 
 	for (i = 0; i < IVSHM_MAX_CHANNELS; i++) {
 		struct ivshm_channel *ch = ivshm_chan(dev, i);
-		u32 gen, sstate, sender, answer, reply_index = 0, reply_gen = 0;
+		u32 gen, sstate, sender;
 
 		if (ivshm_rd32(&ch->alloc_state) != IVSHM_CHAN_ALLOCATED ||
 		    ivshm_rd16(&ch->receiver_vm) != dev->self)
@@ -960,6 +990,9 @@ static void ivshm_handle_requests(struct ivshm_dev *dev)
 		if (dev->answered_gen[i] == gen)
 			continue;
 		smp_rmb();	/* state before the request's fields */
+		/* Only requests: reply channels name the request they answer. */
+		if (ivshm_rd32(&ch->peer_generation))
+			continue;
 		dev->answered_gen[i] = gen;
 		sender = ivshm_rd16(&ch->sender_vm);
 		if (sender >= IVSHM_MAX_PEERS) {
@@ -968,17 +1001,15 @@ static void ivshm_handle_requests(struct ivshm_dev *dev)
 		}
 		if (sstate == IVSHM_SEND_RESET) {
 			/* Given up before we saw it: just let it go. */
-			ivshm_wr32(&ch->receiver_state, IVSHM_RECV_RELEASED);
-			ivshm_ring_doorbell(dev, sender);
+			ivshm_publish_answer(dev, ch, sender,
+					     IVSHM_RECV_RELEASED, 0, 0);
 			continue;
 		}
-		answer = ivshm_answer_request(dev, i, gen, ch, sender,
-					      &reply_index, &reply_gen);
-		ivshm_wr32(&ch->reply_channel, reply_index);
-		ivshm_wr32(&ch->reply_generation, reply_gen);
-		smp_wmb();	/* the reply before the state */
-		ivshm_wr32(&ch->receiver_state, answer);
-		ivshm_ring_doorbell(dev, sender);
+		if (!ivshm_answer_request(dev, i, gen, ch, sender)) {
+			atomic64_inc(&dev->stats.connects_refused);
+			ivshm_publish_answer(dev, ch, sender,
+					     IVSHM_RECV_REFUSED, 0, 0);
+		}
 	}
 }
 
@@ -1113,7 +1144,7 @@ static int ivshm_stream_sendmsg(struct socket *sock, struct msghdr *msg,
 		space = ivshm_tx_free(vsk);
 		if (space == -ECONNRESET) {
 			ivshm_reset(vsk, ECONNRESET);
-			err = -ECONNRESET;
+			err = sock_error(sk);
 			break;
 		}
 		if (space < 0) {
@@ -1194,14 +1225,14 @@ static int ivshm_stream_recvmsg(struct socket *sock, struct msghdr *msg,
 				err = sock_error(sk);
 			break;
 		}
-		if ((sk->sk_shutdown & RCV_SHUTDOWN) || !vsk->dev)
+		if (!vsk->dev)
 			break;
 		state = ivshm_rx_state(vsk);
 		avail = ivshm_rx_avail(vsk);
 		if (avail < 0 || state == IVSHM_SEND_RESET) {
 			ivshm_reset(vsk, ECONNRESET);
 			if (!copied)
-				err = -ECONNRESET;
+				err = sock_error(sk);
 			break;
 		}
 		if (peek)
@@ -1233,11 +1264,12 @@ static int ivshm_stream_recvmsg(struct socket *sock, struct msghdr *msg,
 				break;
 			continue;
 		}
-		if (state == IVSHM_SEND_SHUTDOWN || copied >= target)
+		if (state == IVSHM_SEND_SHUTDOWN || copied >= target ||
+		    (sk->sk_shutdown & RCV_SHUTDOWN))
 			break;
 		/* State changes always ring: only data needs the recheck. */
 		ivshm_want_data(vsk, true);
-		if (ivshm_rx_avail(vsk))
+		if (ivshm_rx_avail(vsk) > (peek ? (s64)copied : 0))
 			continue;
 		err = ivshm_wait(sk, &wait, &timeo);
 		if (err) {
@@ -1247,9 +1279,8 @@ static int ivshm_stream_recvmsg(struct socket *sock, struct msghdr *msg,
 		}
 	}
 	remove_wait_queue(sk_sleep(sk), &wait);
-	/* Drained: ask for a doorbell so poll() users get woken. */
-	if (vsk->dev && sk->sk_state == TCP_ESTABLISHED && !peek &&
-	    ivshm_rx_avail(vsk) == 0)
+	/* Not reading any more: new data must ring (poll, epoll users). */
+	if (vsk->dev && sk->sk_state == TCP_ESTABLISHED)
 		ivshm_want_data(vsk, true);
 out:
 	release_sock(sk);
@@ -1269,7 +1300,8 @@ static __poll_t ivshm_poll_channels(struct ivshm_sock *vsk)
 		s64 avail = ivshm_rx_avail(vsk);
 
 		if (avail < 0 || rstate == IVSHM_SEND_RESET)
-			return EPOLLERR | EPOLLHUP | EPOLLIN | EPOLLRDNORM;
+			return EPOLLERR | EPOLLHUP | EPOLLIN | EPOLLRDNORM |
+			       EPOLLRDHUP | EPOLLOUT | EPOLLWRNORM;
 		if (rstate == IVSHM_SEND_SHUTDOWN) {
 			mask |= EPOLLIN | EPOLLRDNORM | EPOLLRDHUP;
 			if (sk->sk_shutdown & SEND_SHUTDOWN)
@@ -1283,7 +1315,9 @@ static __poll_t ivshm_poll_channels(struct ivshm_sock *vsk)
 		asked = true;
 	}
 	/* Writable: room in the ring, or a write would fail at once. */
-	if (!(sk->sk_shutdown & SEND_SHUTDOWN)) {
+	if (sk->sk_shutdown & SEND_SHUTDOWN) {
+		mask |= EPOLLOUT | EPOLLWRNORM;
+	} else {
 		asked = false;
 		for (;;) {
 			if (ivshm_tx_free(vsk)) {
@@ -1424,9 +1458,11 @@ static int ivshm_ioctl(struct socket *sock, unsigned int cmd,
 		}
 		if (sk->sk_state == TCP_ESTABLISHED && vsk->dev) {
 			n = cmd == SIOCINQ ? ivshm_rx_avail(vsk) :
-			    vsk->tx.size - ivshm_tx_free(vsk);
-			if (n < 0 || n > vsk->tx.size)
+			    ivshm_tx_free(vsk);
+			if (n < 0)
 				n = 0;
+			else if (cmd == SIOCOUTQ)
+				n = vsk->tx.size - n;
 		}
 		release_sock(sk);
 		return put_user((int)n, uarg);
