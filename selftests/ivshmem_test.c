@@ -338,6 +338,103 @@ TEST(local_connect_accept)
 	close(lfd);
 }
 
+/* A connected pair inside this guest: *cfd connects, *afd is accepted. */
+static int local_pair(uint32_t port, int *cfd, int *afd)
+{
+	int lfd = ivs_listen(port);
+
+	*cfd = *afd = -1;
+	if (lfd < 0)
+		return -1;
+	*cfd = ivs_dial(ivshmem_local_peer(), port);
+	if (*cfd >= 0)
+		*afd = accept(lfd, NULL, NULL);
+	close(lfd);
+	return *cfd >= 0 && *afd >= 0 ? 0 : -1;
+}
+
+/* Regression: close() after connecting again following a reset crashed. */
+TEST(reconnect_after_reset)
+{
+	uint32_t port = test_port() + 10;
+	int lfd = ivs_listen(port), cfd, afd;
+	char buf[8];
+
+	ASSERT_GE(lfd, 0);
+	cfd = ivs_dial(ivshmem_local_peer(), port);
+	ASSERT_GE(cfd, 0);
+	/* Closing the listener resets the connection it never accepted. */
+	close(lfd);
+	ASSERT_EQ(-1, recv(cfd, buf, sizeof(buf), 0));
+	ASSERT_EQ(ECONNRESET, errno);
+	/* The error is reported once; then end of stream. */
+	ASSERT_EQ(0, recv(cfd, buf, sizeof(buf), 0));
+
+	lfd = ivs_listen(port + 1);
+	ASSERT_GE(lfd, 0);
+	ASSERT_EQ(0, ivs_connect(cfd, ivshmem_local_peer(), port + 1));
+	afd = accept(lfd, NULL, NULL);
+	ASSERT_GE(afd, 0);
+	ASSERT_EQ(2, send(cfd, "ok", 2, 0));
+	ASSERT_EQ(2, read_full(afd, buf, 2));
+	ASSERT_EQ(0, memcmp(buf, "ok", 2));
+	close(cfd);
+	ASSERT_EQ(0, recv(afd, buf, sizeof(buf), 0));
+	close(afd);
+	close(lfd);
+}
+
+/* Regression: MSG_PEEK | MSG_WAITALL short of data spun forever. */
+TEST(peek_waitall_times_out)
+{
+	struct timeval tv = { .tv_sec = 1 };
+	char buf[16];
+	int cfd, afd;
+
+	ASSERT_EQ(0, local_pair(test_port() + 20, &cfd, &afd));
+	ASSERT_EQ(3, send(afd, "abc", 3, 0));
+	ASSERT_EQ(0, setsockopt(cfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)));
+	ASSERT_EQ(3, recv(cfd, buf, sizeof(buf), MSG_PEEK | MSG_WAITALL));
+	ASSERT_EQ(3, recv(cfd, buf, sizeof(buf), 0));
+	ASSERT_EQ(0, memcmp(buf, "abc", 3));
+	close(cfd);
+	close(afd);
+}
+
+TEST(shut_rd_returns_queued_data)
+{
+	char buf[16];
+	int cfd, afd;
+
+	ASSERT_EQ(0, local_pair(test_port() + 30, &cfd, &afd));
+	ASSERT_EQ(3, send(afd, "abc", 3, 0));
+	usleep(200000);
+	ASSERT_EQ(0, shutdown(cfd, SHUT_RD));
+	ASSERT_EQ(3, recv(cfd, buf, sizeof(buf), 0));
+	ASSERT_EQ(0, recv(cfd, buf, sizeof(buf), 0));
+	close(cfd);
+	close(afd);
+}
+
+TEST(poll_after_shut_wr)
+{
+	struct pollfd pfd;
+	int cfd, afd;
+
+	ASSERT_EQ(0, local_pair(test_port() + 40, &cfd, &afd));
+	ASSERT_EQ(0, shutdown(cfd, SHUT_WR));
+	pfd.fd = cfd;
+	pfd.events = POLLIN | POLLOUT | POLLRDHUP;
+	ASSERT_EQ(1, poll(&pfd, 1, 1000));
+	/* Writable (a write fails at once), not readable, not hung up. */
+	ASSERT_EQ(POLLOUT, pfd.revents);
+	pfd.fd = afd;
+	ASSERT_EQ(1, poll(&pfd, 1, 5000));
+	ASSERT_EQ(POLLIN | POLLOUT | POLLRDHUP, pfd.revents);
+	close(cfd);
+	close(afd);
+}
+
 TEST(accept_nonblocking_empty)
 {
 	int lfd = ivs_listen(test_port());
