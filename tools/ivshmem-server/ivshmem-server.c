@@ -81,6 +81,7 @@ static struct {
 };
 
 static struct peer *peers;
+static unsigned int next_id;	/* where the search for a free id starts */
 static int shm_fd = -1;
 static int listen_fd = -1;
 static int sig_pipe[2] = { -1, -1 };
@@ -608,15 +609,23 @@ static void accept_peer(void)
 			logmsg("accept: %s", strerror(errno));
 		return;
 	}
-	for (id = 0; id < opt.max_peers; id++)
+	/*
+	 * Ids are handed out round robin, never the one that just left:
+	 * QEMU's ivshmem device keeps stale state for a departed peer id, and
+	 * reusing it at once crashes the other guests' QEMUs.
+	 */
+	for (j = 0; j < opt.max_peers; j++) {
+		id = (next_id + j) % opt.max_peers;
 		if (!peers[id].used)
 			break;
-	if (id == opt.max_peers) {
+	}
+	if (j == opt.max_peers) {
 		logmsg("rejecting client: maximum of %u peers reached",
 		       opt.max_peers);
 		close(sock);
 		return;
 	}
+	next_id = (id + 1) % opt.max_peers;
 	p = &peers[id];
 	memset(p, 0, sizeof(*p));
 	for (v = 0; v < opt.vectors; v++) {

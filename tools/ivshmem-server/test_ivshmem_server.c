@@ -532,23 +532,27 @@ static int drain(int sock, struct msg *m, int max)
  * announce and leave (ID @id) before the real announce of the next
  * client with the same ID.  Accept exactly those two shapes.
  */
+/*
+ * Announcement of peer @id, possibly preceded by a transient client that
+ * was announced (NV messages with fds) and left (one without) under an id
+ * of its own.
+ */
 static bool recv_announce_after_transient(struct client *c, int id)
 {
 	struct msg m[3 * NV + 2];
-	int n, i, first, v;
+	int n, i, first = -1, v;
 	bool ok = true;
 
 	n = drain(c->sock, m, 3 * NV + 2);
 	if (n == NV)
 		first = 0;
-	else if (n == 2 * NV + 1 && m[NV].fd < 0 && m[NV].val == id)
+	else if (n == 2 * NV + 1 && m[NV].fd < 0 && m[NV].val != id)
 		first = NV + 1;
-	else
-		first = -1;
-	for (i = 0; i < n; i++) {
-		bool want_fd = first < 0 || i != NV;
+	for (i = 0; first >= 0 && i < n; i++) {
+		long long want = i < first ? m[NV].val : id;
+		bool want_fd = i != NV || first == 0;
 
-		if (m[i].val != id || (m[i].fd >= 0) != want_fd)
+		if (m[i].val != want || (m[i].fd >= 0) != want_fd)
 			ok = false;
 	}
 	if (first < 0 || !ok) {
@@ -687,7 +691,7 @@ static void main_server_tests(void)
 		"-n", "2", "-c", "8", "-p", pid_path, NULL
 	};
 	struct client a, b, c, d, e, f, g;
-	const int ids0[] = { 0 }, ids01[] = { 0, 1 }, ids012[] = { 0, 1, 2 };
+	const int ids0[] = { 0 }, ids02[] = { 0, 2 }, ids024[] = { 0, 2, 4 };
 	bool ok;
 	pid_t pid;
 	int v;
@@ -737,22 +741,22 @@ static void main_server_tests(void)
 	ok = recv_leave(&a, 1) && expect_nothing(a.sock, "client 0");
 	report(ok, "disconnect of peer 1 is sent as value 1 without fd");
 
-	ok = client_connect(&c, 1, ids0, 1, SHM_SIZE, NV) &&
-	     recv_announce(&a, 1) && doorbells(&a, &c) && doorbells(&c, &a);
-	report(ok, "a new client reuses id 1 and is announced");
+	ok = client_connect(&c, 2, ids0, 1, SHM_SIZE, NV) &&
+	     recv_announce(&a, 2) && doorbells(&a, &c) && doorbells(&c, &a);
+	report(ok, "a new client gets the next id (2), not the departed 1");
 
-	ok = client_connect(&d, 2, ids01, 2, SHM_SIZE, NV) &&
-	     recv_announce(&a, 2) && recv_announce(&c, 2);
+	ok = client_connect(&d, 3, ids02, 2, SHM_SIZE, NV) &&
+	     recv_announce(&a, 3) && recv_announce(&c, 3);
 	if (ok && write(d.sock, "garbage!", 8) != 8)
 		ok = false;
 	ok = ok && expect_eof(d.sock, "garbage client");
 	report(ok, "a client sending garbage is dropped");
 
-	ok = recv_leave(&a, 2) && recv_leave(&c, 2);
+	ok = recv_leave(&a, 3) && recv_leave(&c, 3);
 	report(ok, "the others learn that the dropped client left");
 
-	ok = client_connect(&e, 2, ids01, 2, SHM_SIZE, NV) &&
-	     recv_announce(&a, 2) && recv_announce(&c, 2) &&
+	ok = client_connect(&e, 4, ids02, 2, SHM_SIZE, NV) &&
+	     recv_announce(&a, 4) && recv_announce(&c, 4) &&
 	     doorbells(&e, &a) && doorbells(&c, &e);
 	report(ok, "after a drop, new clients are still announced");
 
@@ -761,10 +765,10 @@ static void main_server_tests(void)
 	close_fd(&f.sock);
 	sleep_ms(100);
 	ok = alive(pid) &&
-	     client_connect(&g, 3, ids012, 3, SHM_SIZE, NV) &&
-	     recv_announce_after_transient(&a, 3) &&
-	     recv_announce_after_transient(&c, 3) &&
-	     recv_announce_after_transient(&e, 3) &&
+	     client_connect(&g, 6, ids024, 3, SHM_SIZE, NV) &&
+	     recv_announce_after_transient(&a, 6) &&
+	     recv_announce_after_transient(&c, 6) &&
+	     recv_announce_after_transient(&e, 6) &&
 	     doorbells(&a, &g) && doorbells(&g, &e);
 	report(ok, "a client closing at once does not disturb the server");
 
@@ -786,7 +790,7 @@ static void main_server_tests(void)
 
 	ok = log_has("ivshmem-server: peer 1 connected") &&
 	     log_has("ivshmem-server: peer 1 left") &&
-	     log_has("ivshmem-server: dropping peer 2: unexpected data");
+	     log_has("ivshmem-server: dropping peer 3: unexpected data");
 	report(ok, "log lines for connect, leave and drop");
 
 	client_close(&a);
