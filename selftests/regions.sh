@@ -79,7 +79,7 @@ expect "vm1 to vm3 over region 1: 64 MiB each way, verified" "ok bytes=67108864"
 expect_match "vm2: region 1 does not exist" "connect: ENETUNREACH" \
 	"$(run vm2 "'$NC' -q -r 1 1 5004 </dev/null")"
 expect "vm2: peers 2..63 of its region are unreachable" 62 \
-	"$(run vm2 "for p in \$(seq 2 63); do '$NC' -q $p 5004 </dev/null 2>&1; done |
+	"$(run vm2 "for p in \$(seq 2 63); do '$NC' -q \$p 5004 </dev/null 2>&1; done |
 		grep -c 'connect: EHOSTUNREACH'")"
 expect "vm2: its reachable peers are vm1 and itself" "vm1 vm2" \
 	"$(run vm2 "for p in 0 1; do '$NC' -q \$p 5004 </dev/null; done" | tr '\n' ' ' |
