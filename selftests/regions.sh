@@ -47,8 +47,14 @@ finish() {
 	exit
 }
 
-if "$LAB" start --force -n 3 --region A:doorbell:64M:vm1,vm2 \
-		--region B:doorbell:32M:vm1,vm3 >/dev/null 2>&1; then
+topology=$(mktemp)
+trap 'rm -f "$topology"' EXIT
+cat >"$topology" <<EOF
+# region NAME MODE SIZE GUEST...
+region A doorbell 64M vm1 vm2
+region B doorbell 32M vm1 vm3
+EOF
+if "$LAB" start --force -n 3 --topology "$topology" >/dev/null 2>&1; then
 	ok "three guests on two regions start"
 else
 	not_ok "three guests on two regions start" "lab start failed"
