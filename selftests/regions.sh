@@ -140,8 +140,8 @@ expect_match "vm1 region 1 is gone" "connect: ENETUNREACH" \
 
 # Region B's channels all come back (vm1's and vm3's side of the reset).
 empty() {	# empty SHM: no channel allocated, free_start at the data area
-	local line i
-	for i in $(seq 50); do
+	local line
+	for _ in $(seq 50); do
 		line=$("$TOP/tools/vm/region_usage.py" "$1")
 		[[ $line == *"active=0 free_start=${line##*data_offset=} "* ]] && return 0
 		sleep 0.2

@@ -10,7 +10,8 @@
 # host server's tests; the VM lab's self-test; the socket suite in two
 # guests in doorbell mode (both directions, plus interrupts, the demo and
 # module unload); the suite again in polling (ivshmem-plain) mode; three
-# guests on two regions with hot-unplug (selftests/regions.sh).
+# guests on two regions with hot-unplug (selftests/regions.sh); peer
+# liveness (selftests/liveness.sh).
 set -uo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -144,8 +145,8 @@ unload_all() {	# stop the test peers, then the module must unload
 # region_empty: after every connection closed, no channel is left allocated
 # (read from the host side of the shared memory object).
 region_empty() {
-	local want i line
-	for i in $(seq 50); do
+	local want line
+	for _ in $(seq 50); do
 		line=$("$TOP/tools/vm/region_usage.py" "$IVSHMEM_LAB_DIR/shm") || return 1
 		want="active=0 free_start=${line##*data_offset=}"
 		[[ $line == *"$want "* ]] && { echo "$line"; return 0; }
@@ -191,6 +192,10 @@ if check "plain: lab starts two guests" "$LAB" start --force -n 2 --mode plain; 
 else
 	"$LAB" stop >/dev/null 2>&1
 fi
+
+echo "# guests: peer liveness (pause, module reload, killed QEMU)"
+tap_run "liveness" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-liveness" \
+	"$TOP/selftests/liveness.sh"
 
 echo "# guests: two regions (trust groups) and hot-unplug"
 tap_run "regions" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-regions" \

@@ -17,6 +17,7 @@
 #include "ivshmem_abi.h"
 
 #define IVSHM_MAX_DEVICES	8
+#define IVSHM_HEARTBEAT_MS	200	/* heartbeat and liveness check period */
 
 /* Counters of one device; later exposed by the diagnostics. */
 struct ivshm_stats {
@@ -25,6 +26,27 @@ struct ivshm_stats {
 	atomic64_t validation_failures;
 	atomic64_t lock_steals;
 	atomic64_t connects_refused;
+	atomic64_t doorbells_suppressed;
+	atomic64_t peers_declared_dead;
+	atomic64_t channels_reclaimed;
+};
+
+/**
+ * struct ivshm_peer_watch - what this guest has seen of one peer slot
+ * @epoch: the slot's epoch when @heartbeat last changed
+ * @heartbeat: the last heartbeat value read
+ * @changed: jiffies when @heartbeat or @epoch last changed
+ * @stale_checks: checks in a row that saw no change
+ * @dead: the incarnation @epoch is dead: its heartbeat stopped
+ * @reclaim: its channels addressed to us still have to be freed
+ */
+struct ivshm_peer_watch {
+	u64 epoch;
+	u64 heartbeat;
+	unsigned long changed;
+	unsigned int stale_checks;
+	bool dead;
+	bool reclaim;
 };
 
 /**
@@ -53,6 +75,10 @@ struct ivshm_stats {
  * @socks: sockets with channels on this device
  * @zombies: our channels whose receiver has not released them yet
  * @dead: set on removal; nothing new starts
+ * @heartbeat_work: publishes our heartbeat and watches the others'
+ * @heartbeat: our heartbeat value (never read back from the region)
+ * @watch: per peer slot, its liveness as we see it (heartbeat work only,
+ *	but @watch[].dead is read by others: see ivshm_peer_alive())
  * @stats: counters
  */
 struct ivshm_dev {
@@ -78,6 +104,9 @@ struct ivshm_dev {
 	struct list_head socks;
 	struct list_head zombies;
 	bool dead;
+	struct delayed_work heartbeat_work;
+	u64 heartbeat;
+	struct ivshm_peer_watch watch[IVSHM_MAX_PEERS];
 	struct ivshm_stats stats;
 };
 
@@ -157,6 +186,11 @@ static inline u64 ivshm_cmpxchg64(__le64 *p, u64 old, u64 new)
 int ivshm_region_attach(struct ivshm_dev *dev);
 void ivshm_region_detach(struct ivshm_dev *dev);
 bool ivshm_peer_active(struct ivshm_dev *dev, u32 peer, u64 *epoch);
+bool ivshm_peer_alive(struct ivshm_dev *dev, u32 peer, u64 epoch);
+bool ivshm_peers_check(struct ivshm_dev *dev);
+void ivshm_reclaim_dead_peers(struct ivshm_dev *dev);
+void ivshm_chan_free_foreign(struct ivshm_dev *dev, u32 index, u32 generation,
+			     u32 sender);
 int ivshm_chan_alloc(struct ivshm_dev *dev, u32 size, struct ivshm_ring *ring);
 void ivshm_chan_free(struct ivshm_dev *dev, u32 index, u32 generation);
 bool ivshm_chan_geometry(struct ivshm_dev *dev, u32 offset, u32 size);
@@ -183,6 +217,7 @@ void ivshm_sock_exit(void);
 extern unsigned int ivshm_channel_size;
 extern unsigned int ivshm_poll_interval_ms;
 extern unsigned int ivshm_lock_lease_ms;
+extern unsigned int ivshm_liveness_timeout_ms;
 
 /* Device table (pci.c). */
 extern struct mutex ivshm_devices_mutex;

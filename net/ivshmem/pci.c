@@ -104,6 +104,20 @@ static void ivshm_event_work(struct work_struct *work)
 		queue_delayed_work(ivshm_wq, &dev->event_work, max(next, 1UL));
 }
 
+/* Publishes our heartbeat and checks everyone else's. */
+static void ivshm_heartbeat_work(struct work_struct *work)
+{
+	struct ivshm_dev *dev = container_of(to_delayed_work(work),
+					     struct ivshm_dev, heartbeat_work);
+
+	ivshm_wr64(&dev->peers[dev->self].heartbeat, ++dev->heartbeat);
+	if (ivshm_peers_check(dev))
+		ivshm_kick(dev);
+	if (!READ_ONCE(dev->dead))
+		queue_delayed_work(ivshm_wq, &dev->heartbeat_work,
+				   msecs_to_jiffies(IVSHM_HEARTBEAT_MS));
+}
+
 static int ivshm_setup_irq(struct ivshm_dev *dev)
 {
 	struct pci_dev *pdev = dev->pdev;
@@ -148,6 +162,7 @@ static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	INIT_LIST_HEAD(&dev->socks);
 	INIT_LIST_HEAD(&dev->zombies);
 	INIT_DELAYED_WORK(&dev->event_work, ivshm_event_work);
+	INIT_DELAYED_WORK(&dev->heartbeat_work, ivshm_heartbeat_work);
 	pci_set_drvdata(pdev, dev);
 
 	err = pcim_enable_device(pdev);
@@ -211,6 +226,7 @@ static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	mutex_unlock(&ivshm_devices_mutex);
 
 	ivshm_kick(dev);
+	queue_delayed_work(ivshm_wq, &dev->heartbeat_work, 0);
 	dev_info(&pdev->dev,
 		 "region %u: %llu MiB, peer id %u, %s mode\n", index,
 		 dev->shm_size >> 20, dev->self,
@@ -236,6 +252,7 @@ static void ivshm_remove(struct pci_dev *pdev)
 	mutex_unlock(&ivshm_devices_mutex);
 
 	ivshm_teardown_irq(dev);
+	cancel_delayed_work_sync(&dev->heartbeat_work);
 	/* Detached sockets stop kicking the work; then it can be stopped. */
 	ivshm_dev_detach_socks(dev);
 	cancel_delayed_work_sync(&dev->event_work);

@@ -151,6 +151,75 @@ bool ivshm_peer_active(struct ivshm_dev *dev, u32 peer, u64 *epoch)
 	return true;
 }
 
+/**
+ * ivshm_peer_alive() - is this incarnation of @peer still there?
+ * @dev: the device
+ * @peer: peer id
+ * @epoch: the epoch the peer slot had when we started talking to it
+ *
+ * False once the slot is freed, taken by a new incarnation (another
+ * epoch), or its heartbeat has stopped for the liveness timeout.
+ */
+bool ivshm_peer_alive(struct ivshm_dev *dev, u32 peer, u64 epoch)
+{
+	u64 now_epoch;
+
+	if (!ivshm_peer_active(dev, peer, &now_epoch) || now_epoch != epoch)
+		return false;
+	return !(READ_ONCE(dev->watch[peer].dead) &&
+		 READ_ONCE(dev->watch[peer].epoch) == epoch);
+}
+
+/**
+ * ivshm_peers_check() - one liveness check of every other peer slot
+ * @dev: the device
+ *
+ * Run every IVSHM_HEARTBEAT_MS by the heartbeat work.  A peer is declared
+ * dead when its heartbeat has not changed for the liveness timeout *and*
+ * for as many of our own checks as fit in that time: if this guest was
+ * not scheduled for a while, its own gap does not count against others.
+ *
+ * Return: true if a peer was declared dead (the caller runs the event work).
+ */
+bool ivshm_peers_check(struct ivshm_dev *dev)
+{
+	unsigned int need = ivshm_liveness_timeout_ms / IVSHM_HEARTBEAT_MS;
+	unsigned long timeout = msecs_to_jiffies(ivshm_liveness_timeout_ms);
+	bool died = false;
+	u32 p;
+
+	for (p = 0; p < IVSHM_MAX_PEERS; p++) {
+		struct ivshm_peer_watch *w = &dev->watch[p];
+		struct ivshm_peer_slot *slot = &dev->peers[p];
+		u64 epoch, beat;
+
+		if (p == dev->self ||
+		    ivshm_rd32(&slot->state) != IVSHM_PEER_ACTIVE)
+			continue;
+		epoch = ivshm_rd64(&slot->epoch);
+		beat = ivshm_rd64(&slot->heartbeat);
+		if (epoch != w->epoch || beat != w->heartbeat) {
+			w->epoch = epoch;
+			w->heartbeat = beat;
+			w->changed = jiffies;
+			w->stale_checks = 0;
+			WRITE_ONCE(w->dead, false);
+			continue;
+		}
+		if (w->dead || ++w->stale_checks < need ||
+		    !time_after(jiffies, w->changed + timeout))
+			continue;
+		WRITE_ONCE(w->dead, true);
+		w->reclaim = true;
+		died = true;
+		atomic64_inc(&dev->stats.peers_declared_dead);
+		dev_warn(&dev->pdev->dev,
+			 "peer %u (epoch %llu) stopped beating: declared dead\n",
+			 p, epoch);
+	}
+	return died;
+}
+
 int ivshm_region_attach(struct ivshm_dev *dev)
 {
 	int err;
@@ -409,6 +478,20 @@ out:
  */
 void ivshm_chan_free(struct ivshm_dev *dev, u32 index, u32 generation)
 {
+	ivshm_chan_free_foreign(dev, index, generation, dev->self);
+}
+
+/**
+ * ivshm_chan_free_foreign() - free a channel allocated by @sender
+ * @dev: the device
+ * @index: channel table index
+ * @generation: generation it had when we learnt of it
+ * @sender: the peer that allocated it: ourselves, or a dead peer whose
+ *	channels to us we reclaim
+ */
+void ivshm_chan_free_foreign(struct ivshm_dev *dev, u32 index, u32 generation,
+			     u32 sender)
+{
 	struct ivshm_channel *ch = ivshm_chan(dev, index);
 	u64 token;
 
@@ -420,7 +503,7 @@ void ivshm_chan_free(struct ivshm_dev *dev, u32 index, u32 generation)
 	}
 	if (ivshm_rd32(&ch->alloc_state) == IVSHM_CHAN_ALLOCATED &&
 	    ivshm_rd32(&ch->generation) == generation &&
-	    ivshm_rd16(&ch->sender_vm) == dev->self) {
+	    ivshm_rd16(&ch->sender_vm) == sender) {
 		ivshm_wr32(&ch->sender_state, IVSHM_SEND_NONE);
 		ivshm_wr32(&ch->alloc_state, IVSHM_CHAN_FREE);
 		ivshm_publish_usage(dev, ivshm_collect_extents(dev));
@@ -450,12 +533,10 @@ void ivshm_zombies_reap(struct ivshm_dev *dev, bool force)
 	list_for_each_entry_safe(z, tmp, &dev->zombies, node) {
 		struct ivshm_channel *ch = ivshm_chan(dev, z->index);
 		u32 rstate = ivshm_rd32(&ch->receiver_state);
-		u64 epoch;
 
 		if (force || rstate == IVSHM_RECV_RELEASED ||
 		    rstate == IVSHM_RECV_REFUSED ||
-		    !ivshm_peer_active(dev, z->peer, &epoch) ||
-		    epoch != z->peer_epoch)
+		    !ivshm_peer_alive(dev, z->peer, z->peer_epoch))
 			list_move(&z->node, &done);
 	}
 	spin_unlock_bh(&dev->socks_lock);
@@ -464,5 +545,44 @@ void ivshm_zombies_reap(struct ivshm_dev *dev, bool force)
 		ivshm_chan_free(dev, z->index, z->generation);
 		list_del(&z->node);
 		kfree(z);
+	}
+}
+
+/**
+ * ivshm_reclaim_dead_peers() - free dead peers' channels addressed to us
+ * @dev: the device
+ *
+ * A dead peer never frees its channels.  Each receiver frees the ones
+ * addressed to it, while the dead incarnation still holds the slot (same
+ * epoch, heartbeat stopped): then every channel with that sender id is
+ * the dead incarnation's.  Run by the event work after it has reset the
+ * sockets that used them.
+ */
+void ivshm_reclaim_dead_peers(struct ivshm_dev *dev)
+{
+	u32 p, i;
+
+	for (p = 0; p < IVSHM_MAX_PEERS; p++) {
+		struct ivshm_peer_watch *w = &dev->watch[p];
+
+		if (!READ_ONCE(w->reclaim))
+			continue;
+		WRITE_ONCE(w->reclaim, false);
+		for (i = 0; i < IVSHM_MAX_CHANNELS; i++) {
+			struct ivshm_channel *ch = ivshm_chan(dev, i);
+			u32 gen;
+
+			if (!READ_ONCE(w->dead) ||
+			    ivshm_rd64(&dev->peers[p].epoch) != w->epoch)
+				break;	/* came back: leave its channels */
+			if (ivshm_rd32(&ch->alloc_state) !=
+			    IVSHM_CHAN_ALLOCATED ||
+			    ivshm_rd16(&ch->sender_vm) != p ||
+			    ivshm_rd16(&ch->receiver_vm) != dev->self)
+				continue;
+			gen = ivshm_rd32(&ch->generation);
+			ivshm_chan_free_foreign(dev, i, gen, p);
+			atomic64_inc(&dev->stats.channels_reclaimed);
+		}
 	}
 }

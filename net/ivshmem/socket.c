@@ -43,6 +43,10 @@ unsigned int ivshm_lock_lease_ms = 2000;
 module_param_named(lock_lease_ms, ivshm_lock_lease_ms, uint, 0644);
 MODULE_PARM_DESC(lock_lease_ms, "control lock lease: a holder silent this long is presumed dead");
 
+unsigned int ivshm_liveness_timeout_ms = 2000;
+module_param_named(liveness_timeout_ms, ivshm_liveness_timeout_ms, uint, 0644);
+MODULE_PARM_DESC(liveness_timeout_ms, "a peer whose heartbeat stops this long is dead");
+
 static unsigned int connect_timeout_ms = 5000;
 module_param(connect_timeout_ms, uint, 0644);
 MODULE_PARM_DESC(connect_timeout_ms, "default connect timeout");
@@ -62,6 +66,9 @@ MODULE_PARM_DESC(connect_timeout_ms, "default connect timeout");
  * @tx_touch: what we last wrote to @tx's head_touch
  * @want_space: what we last wrote to @tx's send_waiting
  * @want_data: what we last wrote to @rx's recv_waiting
+ * @reset_err: the errno of a reset (ECONNRESET, ENETDOWN): every later
+ *	send() and recv() fails with it, so a reading and a writing thread
+ *	both learn of it; SO_ERROR reports it once
  * @rx: the channel we receive on (the peer owns it)
  * @zombie: preallocated record that keeps @tx until the peer releases it
  * @peer: the peer's id
@@ -88,6 +95,7 @@ struct ivshm_sock {
 	u32 tx_touch;
 	bool want_space;
 	bool want_data;
+	int reset_err;
 	struct ivshm_ring rx;
 	struct ivshm_zombie *zombie;
 	u32 peer;
@@ -306,6 +314,7 @@ static void ivshm_set_closed(struct sock *sk, int err)
 static void ivshm_reset(struct ivshm_sock *vsk, int err)
 {
 	ivshm_disconnect(vsk, IVSHM_SEND_RESET);
+	vsk->reset_err = err;
 	vsk->sk.sk_shutdown = SHUTDOWN_MASK;
 	ivshm_set_closed(&vsk->sk, err);
 }
@@ -722,6 +731,7 @@ static int ivshm_connect(struct socket *sock, struct sockaddr *uaddr,
 	}
 	sk->sk_err = 0;
 	sk->sk_shutdown = 0;
+	vsk->reset_err = 0;
 
 	mutex_lock(&ivshm_devices_mutex);
 	dev = ivshm_dev_get_by_index(addr->sivshm_region);
@@ -730,7 +740,8 @@ static int ivshm_connect(struct socket *sock, struct sockaddr *uaddr,
 	else if (vsk->local.sivshm_region != IVSHMEM_REGION_ANY &&
 		 vsk->local.sivshm_region != dev->index)
 		err = -EINVAL;
-	else if (!ivshm_peer_active(dev, addr->sivshm_peer, &vsk->peer_epoch))
+	else if (!ivshm_peer_active(dev, addr->sivshm_peer, &vsk->peer_epoch) ||
+		 !ivshm_peer_alive(dev, addr->sivshm_peer, vsk->peer_epoch))
 		err = -EHOSTUNREACH;
 	else if (!vsk->bound)
 		err = ivshm_bind_port(vsk, IVSHMEM_PORT_ANY);
@@ -898,6 +909,7 @@ static bool ivshm_answer_request(struct ivshm_dev *dev, u32 index, u32 gen,
 	u64 epoch;
 
 	if (!ivshm_peer_active(dev, sender, &epoch) ||
+	    !ivshm_peer_alive(dev, sender, epoch) ||
 	    !ivshm_chan_geometry(dev, off, size) ||
 	    src_port == IVSHMEM_PORT_ANY) {
 		ivshm_note_bad(dev, "connection request", index);
@@ -1068,7 +1080,16 @@ void ivshm_dev_events(struct ivshm_dev *dev)
 		struct sock *sk = &vsk->sk;
 
 		list_del(&vsk->scan_node);
-		if (READ_ONCE(sk->sk_state) == TCP_SYN_SENT) {
+		if (!ivshm_peer_alive(dev, vsk->peer, vsk->peer_epoch)) {
+			/* The peer died, left or was replaced. */
+			lock_sock(sk);
+			if (vsk->dev == dev && sk->sk_state == TCP_SYN_SENT)
+				ivshm_connect_fail(vsk, EHOSTUNREACH);
+			else if (vsk->dev == dev &&
+				 sk->sk_state == TCP_ESTABLISHED)
+				ivshm_reset(vsk, ECONNRESET);
+			release_sock(sk);
+		} else if (READ_ONCE(sk->sk_state) == TCP_SYN_SENT) {
 			lock_sock(sk);
 			if (sk->sk_state == TCP_SYN_SENT && vsk->dev == dev)
 				ivshm_connect_check(vsk);
@@ -1083,6 +1104,7 @@ void ivshm_dev_events(struct ivshm_dev *dev)
 		sock_put(sk);
 	}
 
+	ivshm_reclaim_dead_peers(dev);
 	ivshm_zombies_reap(dev, false);
 }
 
@@ -1129,6 +1151,10 @@ static int ivshm_stream_sendmsg(struct socket *sock, struct msghdr *msg,
 	timeo = sock_sndtimeo(sk, msg->msg_flags & MSG_DONTWAIT);
 	add_wait_queue(sk_sleep(sk), &wait);
 	while (sent < len) {
+		if (vsk->reset_err) {
+			err = -vsk->reset_err;
+			break;
+		}
 		if (sk->sk_err) {
 			err = sock_error(sk);
 			break;
@@ -1144,7 +1170,7 @@ static int ivshm_stream_sendmsg(struct socket *sock, struct msghdr *msg,
 		space = ivshm_tx_free(vsk);
 		if (space == -ECONNRESET) {
 			ivshm_reset(vsk, ECONNRESET);
-			err = sock_error(sk);
+			err = -ECONNRESET;
 			break;
 		}
 		if (space < 0) {
@@ -1177,6 +1203,8 @@ static int ivshm_stream_sendmsg(struct socket *sock, struct msghdr *msg,
 		smp_mb();	/* head before the receiver's wait flag */
 		if (ivshm_rd32(&ch->recv_waiting))
 			ivshm_ring_doorbell(vsk->dev, vsk->peer);
+		else
+			atomic64_inc(&vsk->dev->stats.doorbells_suppressed);
 	}
 	remove_wait_queue(sk_sleep(sk), &wait);
 	if (vsk->dev && sk->sk_state == TCP_ESTABLISHED &&
@@ -1208,8 +1236,9 @@ static int ivshm_stream_recvmsg(struct socket *sock, struct msghdr *msg,
 
 	lock_sock(sk);
 	if (sk->sk_state != TCP_ESTABLISHED) {
-		/* After a reset: the error once, then EOF, as TCP does. */
-		if (sk->sk_err)
+		if (vsk->reset_err)
+			err = -vsk->reset_err;
+		else if (sk->sk_err)
 			err = sock_error(sk);
 		else if (sk->sk_state != TCP_CLOSE ||
 			 !(sk->sk_shutdown & RCV_SHUTDOWN))
@@ -1220,9 +1249,10 @@ static int ivshm_stream_recvmsg(struct socket *sock, struct msghdr *msg,
 	timeo = sock_rcvtimeo(sk, flags & MSG_DONTWAIT);
 	add_wait_queue(sk_sleep(sk), &wait);
 	while (copied < len) {
-		if (sk->sk_err) {
+		if (vsk->reset_err || sk->sk_err) {
 			if (!copied)
-				err = sock_error(sk);
+				err = vsk->reset_err ? -vsk->reset_err :
+				      sock_error(sk);
 			break;
 		}
 		if (!vsk->dev)
@@ -1232,7 +1262,7 @@ static int ivshm_stream_recvmsg(struct socket *sock, struct msghdr *msg,
 		if (avail < 0 || state == IVSHM_SEND_RESET) {
 			ivshm_reset(vsk, ECONNRESET);
 			if (!copied)
-				err = sock_error(sk);
+				err = -ECONNRESET;
 			break;
 		}
 		if (peek)
@@ -1344,7 +1374,7 @@ static __poll_t ivshm_poll(struct file *file, struct socket *sock,
 	sock_poll_wait(file, sock, wait);
 	state = READ_ONCE(sk->sk_state);
 
-	if (sk->sk_err)
+	if (sk->sk_err || READ_ONCE(vsk->reset_err))
 		mask |= EPOLLERR;
 	if (sk->sk_shutdown == SHUTDOWN_MASK || state == TCP_CLOSE)
 		mask |= EPOLLHUP;

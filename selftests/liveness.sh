@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Peer liveness on two guests in doorbell mode: a guest paused for less
+# than the liveness timeout loses nothing; a guest whose module is
+# reloaded never sees its predecessor's connections; a guest whose QEMU is
+# killed mid-transfer is declared dead within the timeout plus one second,
+# its peers' readers and writers get ECONNRESET and its channels are
+# reclaimed.  Prints TAP; exits non-zero on failure.
+set -uo pipefail
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+LAB=$TOP/tools/vm/lab
+MODULE=$TOP/net/ivshmem/af_ivshmem.ko
+NC=$TOP/tools/ivshmem-nc/ivshmem-nc
+STREAM=$TOP/selftests/ivshmem_stream
+PEERD=$TOP/selftests/ivshmem_peerd
+TIMEOUT_MS=2000		# the module's default liveness_timeout_ms
+export IVSHMEM_LAB_DIR=${IVSHMEM_LAB_DIR:-/tmp/af_ivshmem-liveness}
+
+n=0
+failures=0
+ok() { n=$((n + 1)); echo "ok $n - $1"; }
+not_ok() {
+	n=$((n + 1))
+	failures=$((failures + 1))
+	echo "not ok $n - $1"
+	echo "#   $2"
+}
+expect() { if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "want [$2], got [$3]"; fi; }
+expect_match() {
+	if [[ $3 == *$2* ]]; then ok "$1"; else not_ok "$1" "want *$2*, got [$3]"; fi
+}
+run() { "$LAB" exec "$1" -- "$2" 2>&1; }
+start_peer() {	# start_peer VM: the test peer, waiting until it listens
+	run "$1" "setsid '$PEERD' >/tmp/peerd.log 2>&1 &
+		for i in \$(seq 100); do grep -q ready /tmp/peerd.log && exit 0
+			sleep 0.1; done; cat /tmp/peerd.log; exit 1"
+}
+wait_file() {	# wait_file VM FILE: its contents once non-empty (up to 60 s)
+	run "$1" "for i in \$(seq 300); do test -s $2 && break; sleep 0.2; done; cat $2"
+}
+region_empty() {
+	local line
+	for _ in $(seq 50); do
+		line=$("$TOP/tools/vm/region_usage.py" "$IVSHMEM_LAB_DIR/shm")
+		[[ $line == *"active=0 free_start=${line##*data_offset=} "* ]] && return 0
+		sleep 0.2
+	done
+	echo "$line"
+	return 1
+}
+
+if "$LAB" start --force -n 2 --mode doorbell >/dev/null 2>&1; then
+	ok "two guests start"
+else
+	not_ok "two guests start" "lab start failed"
+	echo "1..$n"
+	exit 1
+fi
+loaded=yes
+for vm in vm1 vm2; do
+	run $vm "insmod '$MODULE'" >/dev/null && start_peer $vm >/dev/null || loaded=no
+done
+expect "module and test peers run" yes "$loaded"
+
+# Paused for half the timeout: the transfer goes on.
+run vm1 "setsid sh -c \"'$STREAM' 1 512 >/tmp/pause.out 2>&1\" & sleep 2" >/dev/null
+"$LAB" qmp vm2 '{"execute": "stop"}' >/dev/null
+sleep $((TIMEOUT_MS / 2000))
+"$LAB" qmp vm2 '{"execute": "cont"}' >/dev/null
+expect "vm2 paused for half the timeout: the transfer completes" \
+	"ok bytes=536870912" "$(wait_file vm1 /tmp/pause.out)"
+
+# vm1 reloads its module: vm2's socket to the old vm1 is reset, and never
+# reaches the new one.
+run vm2 "setsid sh -c \"(sleep 6; echo late) | '$NC' -q 0 5000 >/tmp/late.out 2>&1\" &
+	sleep 1" >/dev/null
+reload=$(run vm1 "pkill -f ivshmem_peerd; sleep 0.5; rmmod af_ivshmem &&
+	insmod '$MODULE' && echo reloaded")
+expect "vm1 unloads and reloads the module while vm2 holds a connection" reloaded "$reload"
+start_peer vm1 >/dev/null
+expect_match "vm2's connection to the old vm1 fails with ECONNRESET" \
+	"send: ECONNRESET" "$(wait_file vm2 /tmp/late.out)"
+expect "vm2 reaches the new vm1" vm1 "$(run vm2 "'$NC' -q 0 5004 </dev/null")"
+
+# vm2's QEMU is killed mid-transfer.
+run vm1 "rm -f /tmp/kill.out /tmp/idle.out
+	setsid sh -c \"'$STREAM' 1 65536 >/tmp/kill.out 2>&1\" &
+	setsid sh -c \"sleep 60 | '$NC' -q 1 5000 >/tmp/idle.out 2>&1\" &
+	sleep 2" >/dev/null
+t0=$(date +%s%N)
+kill -9 "$(cat "$IVSHMEM_LAB_DIR/vm2/qemu.pid")"
+out=
+for _ in $(seq 100); do
+	out=$(run vm1 "cat /tmp/kill.out")
+	[ -n "$out" ] && break
+	sleep 0.05
+done
+ms=$((($(date +%s%N) - t0) / 1000000))
+expect_match "the writer to the killed vm2 gets ECONNRESET" "send=ECONNRESET" "$out"
+if [ "$ms" -le $((TIMEOUT_MS + 1000)) ]; then
+	ok "  ... within the liveness timeout plus one second (${ms} ms)"
+else
+	not_ok "  ... within the liveness timeout plus one second" "${ms} ms"
+fi
+expect_match "a reader blocked on vm2 gets ECONNRESET" "recv: ECONNRESET" \
+	"$(wait_file vm1 /tmp/idle.out)"
+expect_match "vm1's log names the dead peer" "peer 1 (epoch 1) stopped beating" \
+	"$(run vm1 "dmesg | grep 'declared dead'")"
+expect_match "connecting to the dead peer fails with EHOSTUNREACH" \
+	"connect: EHOSTUNREACH" "$(run vm1 "'$NC' -q 1 5000 </dev/null")"
+if out=$(region_empty); then ok "vm1 reclaimed the dead peer's channels"
+else not_ok "vm1 reclaimed the dead peer's channels" "$out"; fi
+
+expect "vm1 unloads its module" yes \
+	"$(run vm1 "pkill -f ivshmem_peerd; pkill -f ivshmem-nc; sleep 0.5
+		rmmod af_ivshmem && echo yes")"
+if "$LAB" stop >/dev/null 2>&1; then ok "guest kernel logs are clean"
+else not_ok "guest kernel logs are clean" "see $IVSHMEM_LAB_DIR/vm*/console.log"; fi
+echo "1..$n"
+[ "$failures" -eq 0 ]
