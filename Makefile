@@ -5,6 +5,7 @@
 #   make          build the module, the tools and the tests
 #   make run      boot two guests and show a message and a bulk transfer
 #   make check    build, lint and run every test (host and guests)
+#   make bench    latency benchmark: AF_IVSHMEM modes beside TCP
 #
 # KDIR=/path/to/kernel/build overrides the kernel the module is built for
 # (default: the newest Debian kernel with both image and headers).
@@ -22,12 +23,13 @@ KSRC = $(shell $(TOP)/tools/build/ksrc.sh)
 
 DEMO := tools/ivshmem-demo/ivshmem-demo
 NC := tools/ivshmem-nc/ivshmem-nc
-TESTS := selftests/ivshmem_test selftests/ivshmem_peerd selftests/ivshmem_stream
+TESTS := selftests/ivshmem_test selftests/ivshmem_peerd selftests/ivshmem_stream \
+	selftests/ivshmem_pingpong
 KERNEL_SOURCES := $(filter-out %.mod.c,$(wildcard net/ivshmem/*.c net/ivshmem/*.h)) \
 	include/uapi/linux/af_ivshmem.h
 
-.PHONY: all deps module tools selftests check run lint sparse checkpatch \
-	clean
+.PHONY: all deps module tools selftests check run bench lint sparse \
+	checkpatch clean
 
 all: module tools selftests
 
@@ -45,7 +47,7 @@ tools/%: tools/%.c tools/lib/ivshmem.h include/uapi/linux/af_ivshmem.h
 
 selftests: deps $(TESTS)
 
-selftests/ivshmem_peerd selftests/ivshmem_stream: %: %.c \
+selftests/ivshmem_peerd selftests/ivshmem_stream selftests/ivshmem_pingpong: %: %.c \
 		selftests/ivshmem_util.h tools/lib/ivshmem.h \
 		include/uapi/linux/af_ivshmem.h
 	$(CC) $(USER_CFLAGS) -o $@ $< -lpthread
@@ -70,6 +72,10 @@ check: all
 
 run: all
 	@$(TOP)/tools/vm/demo.sh
+
+# Benchmarks (not tests): ping-pong latency in every mode beside TCP.
+bench: all
+	@$(TOP)/tools/bench/latency.sh
 
 clean:
 	-$(MAKE) -C "$(KDIR_OF)" M=$(MODDIR) clean

@@ -4,6 +4,8 @@
  * the service ports of ivshmem_util.h and serves each connection in a child
  * process.  Prints "ready" once every port listens.
  */
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -20,9 +22,15 @@ static const uint32_t ports[] = {
 
 static void serve_echo(int fd)
 {
+	const char *busy = getenv("PEERD_BUSY_POLL_US");
 	static char buf[CHUNK];
 	ssize_t n;
 
+	if (busy) {
+		int us = atoi(busy);
+
+		setsockopt(fd, SOL_SOCKET, SO_BUSY_POLL, &us, sizeof(us));
+	}
 	while ((n = recv(fd, buf, sizeof(buf), 0)) > 0)
 		if (write_full(fd, buf, n) != n)
 			break;
@@ -133,9 +141,28 @@ static void serve(uint32_t port, int fd)
 	close(fd);
 }
 
+/* A TCP echo service on PEERD_PORT_ECHO too, for comparisons. */
+static int tcp_listener(void)
+{
+	struct sockaddr_in in = {
+		.sin_family = AF_INET,
+		.sin_port = htons(PEERD_PORT_ECHO),
+	};
+	int one = 1, fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (fd < 0 || bind(fd, (struct sockaddr *)&in, sizeof(in)) ||
+	    listen(fd, 16)) {
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 int main(void)
 {
-	struct pollfd pfd[sizeof(ports) / sizeof(ports[0])];
+	struct pollfd pfd[sizeof(ports) / sizeof(ports[0]) + 1];
 	unsigned int i, nports = sizeof(ports) / sizeof(ports[0]);
 	int fam = ivshmem_family();
 
@@ -159,30 +186,37 @@ int main(void)
 			return 1;
 		}
 	}
+	/* The last slot: TCP echo (absent without a network: fd -1). */
+	pfd[nports].fd = tcp_listener();
+	pfd[nports].events = POLLIN;
 	printf("ready\n");
 	fflush(stdout);
 
 	for (;;) {
-		if (poll(pfd, nports, -1) < 0) {
+		if (poll(pfd, nports + 1, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			perror("poll");
 			return 1;
 		}
-		for (i = 0; i < nports; i++) {
-			int fd;
+		for (i = 0; i <= nports; i++) {
+			int fd, one = 1;
 
 			if (!(pfd[i].revents & POLLIN))
 				continue;
 			fd = accept(pfd[i].fd, NULL, NULL);
 			if (fd < 0)
 				continue;
+			if (i == nports)
+				setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one,
+					   sizeof(one));
 			if (fork() == 0) {
 				unsigned int j;
 
-				for (j = 0; j < nports; j++)
+				for (j = 0; j <= nports; j++)
 					close(pfd[j].fd);
-				serve(ports[i], fd);
+				serve(i < nports ? ports[i] : PEERD_PORT_ECHO,
+				      fd);
 				_exit(0);
 			}
 			close(fd);

@@ -270,6 +270,59 @@ TEST_F(peer, epoll_edge_triggered)
 	close(fd);
 }
 
+/* Edge-triggered epoll over many sockets misses no data. */
+TEST_F(peer, epoll_many_sockets_edge_triggered)
+{
+	enum { NSOCK = 16, ROUNDS = 40 };
+	struct epoll_event ev, out[NSOCK];
+	uint64_t sent[NSOCK] = { 0 }, got[NSOCK] = { 0 }, want = 0, have = 0;
+	static char buf[4096];
+	int fds[NSOCK], ep, i, r, n;
+
+	ep = epoll_create1(0);
+	ASSERT_GE(ep, 0);
+	for (i = 0; i < NSOCK; i++) {
+		fds[i] = ivs_dial(self->peer, PEERD_PORT_ECHO);
+		ASSERT_GE(fds[i], 0);
+		ASSERT_EQ(0, fcntl(fds[i], F_SETFL, O_NONBLOCK));
+		ev.events = EPOLLIN | EPOLLET;
+		ev.data.u32 = i;
+		ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, fds[i], &ev));
+	}
+	for (r = 0; r < ROUNDS; r++) {
+		for (i = 0; i < NSOCK; i++) {
+			size_t len = (r * 37 + i * 101) % 3000 + 1;
+
+			ASSERT_EQ(len, send(fds[i], buf, len, 0));
+			sent[i] += len;
+			want += len;
+		}
+		/* Drain whatever is ready, as an edge-triggered server does. */
+		while (have < want) {
+			n = epoll_wait(ep, out, NSOCK, 10000);
+			ASSERT_GT(n, 0) TH_LOG("round %d: %llu of %llu bytes back",
+					       r, (unsigned long long)have,
+					       (unsigned long long)want);
+			for (i = 0; i < n; i++) {
+				int k = out[i].data.u32;
+				ssize_t m;
+
+				while ((m = recv(fds[k], buf, sizeof(buf), 0)) > 0) {
+					got[k] += m;
+					have += m;
+				}
+				ASSERT_EQ(-1, m);
+				ASSERT_EQ(EAGAIN, errno);
+			}
+		}
+	}
+	for (i = 0; i < NSOCK; i++) {
+		ASSERT_EQ(sent[i], got[i]);
+		close(fds[i]);
+	}
+	close(ep);
+}
+
 /* Closed connections give their channels back: far more connections
  * than the region has room for at once, one after another.
  */

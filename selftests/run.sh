@@ -110,9 +110,11 @@ lab_exec() {
 	"$LAB" exec "$@"
 }
 
-# load_peer VM: loads the module and starts the test peer in VM.
+# load_peer VM: loads the module and starts the test peer in VM
+# (with SO_BUSY_POLL on its echo service if $PEERD_BUSY_POLL_US is set).
 load_peer() {
 	lab_exec "$1" -- "insmod '$MODULE' && \
+		PEERD_BUSY_POLL_US=${PEERD_BUSY_POLL_US:-0} \
 		setsid '$TOP/selftests/ivshmem_peerd' >/tmp/peerd.log 2>&1 &
 		for i in \$(seq 100); do grep -q ready /tmp/peerd.log && exit 0; \
 			sleep 0.1; done; cat /tmp/peerd.log; exit 1"
@@ -156,6 +158,18 @@ region_empty() {
 	return 1
 }
 
+# pingpong NAME VM ARGS...: 1-byte round trips with a 10 s stall watchdog
+pingpong() {
+	local name=$1 vm=$2 out
+	shift 2
+	out=$(lab_exec "$vm" --timeout 1800 -- "'$TOP/selftests/ivshmem_pingpong' -w 10 $*")
+	if [[ $out == "ok "* ]]; then
+		result ok "$name (${out#ok })"
+	else
+		result fail "$name" "$out"
+	fi
+}
+
 suite() {	# suite MODE VM REMOTE_PEER LOCAL_PEER BULK_MIB
 	tap_run "$1/$2" lab_exec "$2" --timeout 1800 -- \
 		"IVSHMEM_REMOTE_PEER=$3 IVSHMEM_LOCAL_PEER=$4 IVSHMEM_BULK_MIB=$5 \
@@ -174,6 +188,7 @@ if check "doorbell: lab starts two guests" "$LAB" start --force -n 2 --mode door
 		result fail "doorbell: vm2 took no doorbell interrupts ($before -> $after)"
 	fi
 	suite doorbell vm2 0 1 64
+	pingpong "doorbell: 1,000,000 ping-pong round trips, no stall" vm1 1 1000000
 	check "doorbell: demo moves 64 MiB from vm1 to vm2" demo_transfer
 	check "doorbell: every channel freed after the tests" region_empty
 	check "doorbell: module unloads in both guests" unload_all
@@ -184,8 +199,10 @@ fi
 
 echo "# guests: polling mode (ivshmem-plain, no interrupts)"
 if check "plain: lab starts two guests" "$LAB" start --force -n 2 --mode plain; then
-	check "plain: module loads, test peers run" load_both
+	PEERD_BUSY_POLL_US=5000 check "plain: module loads, test peers run" load_both
 	suite plain vm1 1 0 64
+	pingpong "plain: adaptive polling, 2,000 round trips, no stall" vm1 1 2000
+	pingpong "plain: SO_BUSY_POLL, 1,000,000 round trips, no stall" vm1 -b 5000 1 1000000
 	check "plain: every channel freed after the tests" region_empty
 	check "plain: module unloads in both guests" unload_all
 	check "plain: guest kernel logs are clean" "$LAB" stop

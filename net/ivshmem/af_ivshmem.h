@@ -18,6 +18,7 @@
 
 #define IVSHM_MAX_DEVICES	8
 #define IVSHM_HEARTBEAT_MS	200	/* heartbeat and liveness check period */
+#define IVSHM_POLL_FAST_ROUNDS	64	/* idle polls before the poller backs off */
 
 /* Counters of one device; later exposed by the diagnostics. */
 struct ivshm_stats {
@@ -70,7 +71,10 @@ struct ivshm_peer_watch {
  * @answered_gen: per channel index, the generation of the last connection
  *	request this guest answered (only touched by the event work)
  * @event_work: scans the region and wakes sockets; run by the doorbell
- *	interrupt, and periodically (polling mode: every poll interval)
+ *	interrupt, and periodically (polling mode: every @poll_delay)
+ * @poll_delay: polling mode: the current interval in jiffies, short while
+ *	there is traffic, doubling up to poll_idle_ms while idle
+ * @idle_polls: polls in a row that found nothing to do
  * @socks_lock: protects @socks and @zombies
  * @socks: sockets with channels on this device
  * @zombies: our channels whose receiver has not released them yet
@@ -100,6 +104,8 @@ struct ivshm_dev {
 	u32 alloc_hint;
 	u32 *answered_gen;
 	struct delayed_work event_work;
+	unsigned long poll_delay;
+	unsigned int idle_polls;
 	spinlock_t socks_lock;		/* see @socks_lock above */
 	struct list_head socks;
 	struct list_head zombies;
@@ -208,7 +214,7 @@ void ivshm_kick(struct ivshm_dev *dev);
 struct ivshm_dev *ivshm_dev_get_by_index(unsigned int index);
 
 /* Socket layer (socket.c). */
-void ivshm_dev_events(struct ivshm_dev *dev);
+bool ivshm_dev_events(struct ivshm_dev *dev);
 void ivshm_dev_detach_socks(struct ivshm_dev *dev);
 int ivshm_sock_init(void);
 void ivshm_sock_exit(void);
@@ -216,6 +222,7 @@ void ivshm_sock_exit(void);
 /* Module parameters (socket.c). */
 extern unsigned int ivshm_channel_size;
 extern unsigned int ivshm_poll_interval_ms;
+extern unsigned int ivshm_poll_idle_ms;
 extern unsigned int ivshm_lock_lease_ms;
 extern unsigned int ivshm_liveness_timeout_ms;
 

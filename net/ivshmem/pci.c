@@ -93,15 +93,26 @@ static void ivshm_event_work(struct work_struct *work)
 {
 	struct ivshm_dev *dev = container_of(to_delayed_work(work),
 					     struct ivshm_dev, event_work);
+	bool active = ivshm_dev_events(dev);
 	unsigned long next;
 
-	ivshm_dev_events(dev);
-	/* Without interrupts this is the poller; with them it is the
-	 * housekeeping tick (connect timeouts, released channels).
+	/* With interrupts this is the housekeeping tick (connect timeouts,
+	 * released channels, dead peers).  Without, it is the poller: fast
+	 * while something happened in the last IVSHM_POLL_FAST_ROUNDS polls,
+	 * then doubling its interval up to poll_idle_ms.
 	 */
-	next = dev->doorbell ? HZ : msecs_to_jiffies(ivshm_poll_interval_ms);
+	if (active)
+		dev->idle_polls = 0;
+	if (dev->doorbell)
+		next = HZ;
+	else if (++dev->idle_polls <= IVSHM_POLL_FAST_ROUNDS)
+		next = msecs_to_jiffies(ivshm_poll_interval_ms);
+	else
+		next = min(dev->poll_delay * 2,
+			   msecs_to_jiffies(ivshm_poll_idle_ms));
+	dev->poll_delay = max(next, 1UL);
 	if (!READ_ONCE(dev->dead))
-		queue_delayed_work(ivshm_wq, &dev->event_work, max(next, 1UL));
+		queue_delayed_work(ivshm_wq, &dev->event_work, dev->poll_delay);
 }
 
 /* Publishes our heartbeat and checks everyone else's. */

@@ -14,6 +14,7 @@
 #include <linux/net.h>
 #include <linux/poll.h>
 #include <linux/random.h>
+#include <linux/sched/clock.h>
 #include <linux/sched/signal.h>
 #include <linux/termios.h>
 #include <linux/sockios.h>
@@ -35,9 +36,13 @@ unsigned int ivshm_channel_size = 512 * 1024;
 module_param_named(channel_size, ivshm_channel_size, uint, 0444);
 MODULE_PARM_DESC(channel_size, "bytes per channel (one direction of a connection), multiple of 4096");
 
-unsigned int ivshm_poll_interval_ms = 2;
+unsigned int ivshm_poll_interval_ms = 1;
 module_param_named(poll_interval_ms, ivshm_poll_interval_ms, uint, 0644);
-MODULE_PARM_DESC(poll_interval_ms, "poll interval on devices without doorbells");
+MODULE_PARM_DESC(poll_interval_ms, "poll interval without doorbells while busy (at least a jiffy)");
+
+unsigned int ivshm_poll_idle_ms = 64;
+module_param_named(poll_idle_ms, ivshm_poll_idle_ms, uint, 0644);
+MODULE_PARM_DESC(poll_idle_ms, "longest poll interval without doorbells, reached when idle");
 
 unsigned int ivshm_lock_lease_ms = 2000;
 module_param_named(lock_lease_ms, ivshm_lock_lease_ms, uint, 0644);
@@ -667,6 +672,53 @@ out:
 	return err;
 }
 
+/* SO_BUSY_POLL: how long a sender or receiver spins before sleeping. */
+static u64 ivshm_busy_deadline(struct sock *sk)
+{
+#ifdef CONFIG_NET_RX_BUSY_POLL
+	unsigned int usec = READ_ONCE(sk->sk_ll_usec);
+
+	if (usec)
+		return local_clock() + (u64)usec * NSEC_PER_USEC;
+#endif
+	return 0;
+}
+
+static bool ivshm_busy_continue(u64 deadline)
+{
+	return deadline && local_clock() < deadline && !need_resched() &&
+	       !signal_pending(current);
+}
+
+/* Spins (SO_BUSY_POLL) until more than @seen bytes are readable or the
+ * peer's state leaves @state.  Returns true if that happened.
+ */
+static bool ivshm_busy_rx(struct ivshm_sock *vsk, s64 seen, u32 state)
+{
+	u64 deadline = ivshm_busy_deadline(&vsk->sk);
+
+	while (ivshm_busy_continue(deadline)) {
+		if (ivshm_rx_avail(vsk) != seen ||
+		    ivshm_rd32(&ivshm_rx_chan(vsk)->sender_state) != state)
+			return true;
+		cpu_relax();
+	}
+	return false;
+}
+
+/* Spins (SO_BUSY_POLL) until the tx ring has room. */
+static bool ivshm_busy_tx(struct ivshm_sock *vsk)
+{
+	u64 deadline = ivshm_busy_deadline(&vsk->sk);
+
+	while (ivshm_busy_continue(deadline)) {
+		if (ivshm_tx_free(vsk))
+			return true;
+		cpu_relax();
+	}
+	return false;
+}
+
 /* Sleeps once on the socket (the caller added @wait and rechecked).
  * Returns 0 after a wakeup, -EAGAIN when the timeout is spent, or the
  * error for a pending signal.
@@ -982,9 +1034,12 @@ refuse:
 	return false;
 }
 
-/* Finds connection requests addressed to us and answers each once. */
-static void ivshm_handle_requests(struct ivshm_dev *dev)
+/* Finds connection requests addressed to us and answers each once.
+ * Returns true if there was one.
+ */
+static bool ivshm_handle_requests(struct ivshm_dev *dev)
 {
+	bool found = false;
 	u32 i;
 
 	for (i = 0; i < IVSHM_MAX_CHANNELS; i++) {
@@ -1006,6 +1061,7 @@ static void ivshm_handle_requests(struct ivshm_dev *dev)
 		if (ivshm_rd32(&ch->peer_generation))
 			continue;
 		dev->answered_gen[i] = gen;
+		found = true;
 		sender = ivshm_rd16(&ch->sender_vm);
 		if (sender >= IVSHM_MAX_PEERS) {
 			ivshm_note_bad(dev, "request sender", i);
@@ -1023,14 +1079,16 @@ static void ivshm_handle_requests(struct ivshm_dev *dev)
 					     IVSHM_RECV_REFUSED, 0, 0);
 		}
 	}
+	return found;
 }
 
 /* Wakes @vsk's waiters for whatever changed since the last look. */
-static void ivshm_wake_changes(struct ivshm_dev *dev, struct ivshm_sock *vsk)
+static bool ivshm_wake_changes(struct ivshm_dev *dev, struct ivshm_sock *vsk)
 {
 	struct ivshm_channel *rx = ivshm_chan(dev, vsk->rx.index);
 	struct ivshm_channel *tx = ivshm_chan(dev, vsk->tx.index);
 	struct sock *sk = &vsk->sk;
+	bool changed = false;
 	u64 head, tail;
 	u32 state;
 
@@ -1042,15 +1100,19 @@ static void ivshm_wake_changes(struct ivshm_dev *dev, struct ivshm_sock *vsk)
 	if (state != vsk->seen_state) {
 		vsk->seen_state = state;
 		sk->sk_state_change(sk);
+		changed = true;
 	}
 	if (head != vsk->seen_head) {
 		vsk->seen_head = head;
 		sk->sk_data_ready(sk);
+		changed = true;
 	}
 	if (tail != vsk->seen_tail) {
 		vsk->seen_tail = tail;
 		sk->sk_write_space(sk);
+		changed = true;
 	}
+	return changed;
 }
 
 /**
@@ -1061,13 +1123,16 @@ static void ivshm_wake_changes(struct ivshm_dev *dev, struct ivshm_sock *vsk)
  * once a second for housekeeping.  Answers connection requests, completes
  * or times out pending connects, wakes sockets whose channels moved, and
  * frees released channels.
+ *
+ * Return: true if anything happened (the poller then stays fast).
  */
-void ivshm_dev_events(struct ivshm_dev *dev)
+bool ivshm_dev_events(struct ivshm_dev *dev)
 {
 	struct ivshm_sock *vsk, *tmp;
+	bool active;
 	LIST_HEAD(scan);
 
-	ivshm_handle_requests(dev);
+	active = ivshm_handle_requests(dev);
 
 	spin_lock_bh(&dev->socks_lock);
 	list_for_each_entry(vsk, &dev->socks, dev_node) {
@@ -1099,13 +1164,14 @@ void ivshm_dev_events(struct ivshm_dev *dev)
 			/* Racing with a close only costs a stale wakeup: the
 			 * channels stay mapped until the device goes away.
 			 */
-			ivshm_wake_changes(dev, vsk);
+			active |= ivshm_wake_changes(dev, vsk);
 		}
 		sock_put(sk);
 	}
 
 	ivshm_reclaim_dead_peers(dev);
 	ivshm_zombies_reap(dev, false);
+	return active;
 }
 
 /* The device is going away: fail every socket on it with ENETDOWN. */
@@ -1178,6 +1244,8 @@ static int ivshm_stream_sendmsg(struct socket *sock, struct msghdr *msg,
 			break;
 		}
 		if (!space) {
+			if (timeo && ivshm_busy_tx(vsk))
+				continue;
 			ivshm_want_space(vsk, true);
 			if (ivshm_tx_free(vsk))
 				continue;
@@ -1297,6 +1365,8 @@ static int ivshm_stream_recvmsg(struct socket *sock, struct msghdr *msg,
 		if (state == IVSHM_SEND_SHUTDOWN || copied >= target ||
 		    (sk->sk_shutdown & RCV_SHUTDOWN))
 			break;
+		if (timeo && ivshm_busy_rx(vsk, peek ? copied : 0, state))
+			continue;
 		/* State changes always ring: only data needs the recheck. */
 		ivshm_want_data(vsk, true);
 		if (ivshm_rx_avail(vsk) > (peek ? (s64)copied : 0))
