@@ -10,46 +10,10 @@
 set -uo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
-LAB=$TOP/tools/vm/lab
-MODULE=$TOP/net/ivshmem/af_ivshmem.ko
-NC=$TOP/tools/ivshmem-nc/ivshmem-nc
-STREAM=$TOP/selftests/ivshmem_stream
-PEERD=$TOP/selftests/ivshmem_peerd
 TIMEOUT_MS=2000		# the module's default liveness_timeout_ms
 export IVSHMEM_LAB_DIR=${IVSHMEM_LAB_DIR:-/tmp/af_ivshmem-liveness}
-
-n=0
-failures=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-	n=$((n + 1))
-	failures=$((failures + 1))
-	echo "not ok $n - $1"
-	echo "#   $2"
-}
-expect() { if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "want [$2], got [$3]"; fi; }
-expect_match() {
-	if [[ $3 == *$2* ]]; then ok "$1"; else not_ok "$1" "want *$2*, got [$3]"; fi
-}
-run() { "$LAB" exec "$1" -- "$2" 2>&1; }
-start_peer() {	# start_peer VM: the test peer, waiting until it listens
-	run "$1" "setsid '$PEERD' >/tmp/peerd.log 2>&1 &
-		for i in \$(seq 100); do grep -q ready /tmp/peerd.log && exit 0
-			sleep 0.1; done; cat /tmp/peerd.log; exit 1"
-}
-wait_file() {	# wait_file VM FILE: its contents once non-empty (up to 60 s)
-	run "$1" "for i in \$(seq 300); do test -s $2 && break; sleep 0.2; done; cat $2"
-}
-region_empty() {
-	local line
-	for _ in $(seq 50); do
-		line=$("$TOP/tools/vm/region_usage.py" "$IVSHMEM_LAB_DIR/shm")
-		[[ $line == *"active=0 free_start=${line##*data_offset=} "* ]] && return 0
-		sleep 0.2
-	done
-	echo "$line"
-	return 1
-}
+# shellcheck source=selftests/guest_lib.sh
+. "$TOP/selftests/guest_lib.sh"
 
 if "$LAB" start --force -n 2 --mode doorbell >/dev/null 2>&1; then
 	ok "two guests start"
@@ -110,7 +74,7 @@ expect_match "vm1's log names the dead peer" "peer 1 (epoch 1) stopped beating" 
 	"$(run vm1 "dmesg | grep 'declared dead'")"
 expect_match "connecting to the dead peer fails with EHOSTUNREACH" \
 	"connect: EHOSTUNREACH" "$(run vm1 "'$NC' -q 1 5000 </dev/null")"
-if out=$(region_empty); then ok "vm1 reclaimed the dead peer's channels"
+if out=$(region_empty "$IVSHMEM_LAB_DIR/shm"); then ok "vm1 reclaimed the dead peer's channels"
 else not_ok "vm1 reclaimed the dead peer's channels" "$out"; fi
 
 expect "vm1 unloads its module" yes \

@@ -12,40 +12,9 @@
 set -uo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
-LAB=$TOP/tools/vm/lab
-MODULE=$TOP/net/ivshmem/af_ivshmem.ko
-NC=$TOP/tools/ivshmem-nc/ivshmem-nc
-STREAM=$TOP/selftests/ivshmem_stream
-PEERD=$TOP/selftests/ivshmem_peerd
 export IVSHMEM_LAB_DIR=${IVSHMEM_LAB_DIR:-/tmp/af_ivshmem-regions}
-
-n=0
-failures=0
-ok() {		# ok NAME: pass
-	n=$((n + 1))
-	echo "ok $n - $1"
-}
-not_ok() {	# not_ok NAME WHY: fail
-	n=$((n + 1))
-	failures=$((failures + 1))
-	echo "not ok $n - $1"
-	echo "#   $2"
-}
-expect() {	# expect NAME WANT GOT
-	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "want [$2], got [$3]"; fi
-}
-expect_match() {	# expect_match NAME PATTERN GOT
-	if [[ $3 == *$2* ]]; then ok "$1"; else not_ok "$1" "want *$2*, got [$3]"; fi
-}
-run() {		# run VM CMD: output (stdout and stderr) of CMD in VM
-	"$LAB" exec "$1" -- "$2" 2>&1
-}
-finish() {
-	"$LAB" stop >/dev/null 2>&1
-	echo "1..$n"
-	[ "$failures" -eq 0 ]
-	exit
-}
+# shellcheck source=selftests/guest_lib.sh
+. "$TOP/selftests/guest_lib.sh"
 
 topology=$(mktemp)
 trap 'rm -f "$topology"' EXIT
@@ -139,17 +108,7 @@ expect_match "vm1 region 1 is gone" "connect: ENETUNREACH" \
 	"$(run vm1 "'$NC' -q -r 1 1 5004 </dev/null")"
 
 # Region B's channels all come back (vm1's and vm3's side of the reset).
-empty() {	# empty SHM: no channel allocated, free_start at the data area
-	local line
-	for _ in $(seq 50); do
-		line=$("$TOP/tools/vm/region_usage.py" "$1")
-		[[ $line == *"active=0 free_start=${line##*data_offset=} "* ]] && return 0
-		sleep 0.2
-	done
-	echo "$line"
-	return 1
-}
-if out=$(empty "$shm_b"); then ok "region B is empty after the unplug"
+if out=$(region_empty "$shm_b"); then ok "region B is empty after the unplug"
 else not_ok "region B is empty after the unplug" "$out"; fi
 
 # Plug it back: vm1 talks to vm3 again.
@@ -161,7 +120,7 @@ expect "vm1 sees two regions again" 2 \
 		[ \$c = 2 ] && break; sleep 0.2; done; echo \$c")"
 expect "vm1 region 1 peer 1 is vm3 again" vm3 "$(run vm1 "'$NC' -q -r 1 1 5004 </dev/null")"
 
-if out=$(empty "$shm_a"); then ok "region A is empty after the tests"
+if out=$(region_empty "$shm_a"); then ok "region A is empty after the tests"
 else not_ok "region A is empty after the tests" "$out"; fi
 
 unloaded=yes

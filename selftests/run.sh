@@ -16,14 +16,14 @@ set -uo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP" || exit 1
-LAB=$TOP/tools/vm/lab
-MODULE=$TOP/net/ivshmem/af_ivshmem.ko
 KDIR=$("$TOP/tools/build/kdir.sh")
 export IVSHMEM_LAB_DIR=${IVSHMEM_LAB_DIR:-/tmp/af_ivshmem-check}
 LOGDIR=${IVSHMEM_CHECK_LOGS:-$IVSHMEM_LAB_DIR-logs}
 rm -rf "$LOGDIR"
 mkdir -p "$LOGDIR"
 
+# shellcheck source=selftests/guest_lib.sh
+. "$TOP/selftests/guest_lib.sh"
 passed=0
 failed=0
 skipped=0
@@ -144,18 +144,10 @@ unload_all() {	# stop the test peers, then the module must unload
 	done
 }
 
-# region_empty: after every connection closed, no channel is left allocated
-# (read from the host side of the shared memory object).
-region_empty() {
-	local want line
-	for _ in $(seq 50); do
-		line=$("$TOP/tools/vm/region_usage.py" "$IVSHMEM_LAB_DIR/shm") || return 1
-		want="active=0 free_start=${line##*data_offset=}"
-		[[ $line == *"$want "* ]] && { echo "$line"; return 0; }
-		sleep 0.2
-	done
-	echo "$line"
-	return 1
+# every_channel_freed: after every connection closed, no channel is left
+# allocated in the lab's region.
+every_channel_freed() {
+	region_empty "$IVSHMEM_LAB_DIR/shm"
 }
 
 # pingpong NAME VM ARGS...: 1-byte round trips with a 10 s stall watchdog
@@ -190,7 +182,7 @@ if check "doorbell: lab starts two guests" "$LAB" start --force -n 2 --mode door
 	suite doorbell vm2 0 1 64
 	pingpong "doorbell: 1,000,000 ping-pong round trips, no stall" vm1 1 1000000
 	check "doorbell: demo moves 64 MiB from vm1 to vm2" demo_transfer
-	check "doorbell: every channel freed after the tests" region_empty
+	check "doorbell: every channel freed after the tests" every_channel_freed
 	check "doorbell: module unloads in both guests" unload_all
 	check "doorbell: guest kernel logs are clean" "$LAB" stop
 else
@@ -203,7 +195,7 @@ if check "plain: lab starts two guests" "$LAB" start --force -n 2 --mode plain; 
 	suite plain vm1 1 0 64
 	pingpong "plain: adaptive polling, 2,000 round trips, no stall" vm1 1 2000
 	pingpong "plain: SO_BUSY_POLL, 1,000,000 round trips, no stall" vm1 -b 5000 1 1000000
-	check "plain: every channel freed after the tests" region_empty
+	check "plain: every channel freed after the tests" every_channel_freed
 	check "plain: module unloads in both guests" unload_all
 	check "plain: guest kernel logs are clean" "$LAB" stop
 else
