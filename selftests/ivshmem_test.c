@@ -13,6 +13,8 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
 
 #include "ivshmem_util.h"
 #include "kselftest_harness.h"
@@ -487,6 +489,27 @@ TEST(poll_after_shut_wr)
 	pfd.fd = afd;
 	ASSERT_EQ(1, poll(&pfd, 1, 5000));
 	ASSERT_EQ(POLLIN | POLLOUT | POLLRDHUP, pfd.revents);
+	close(cfd);
+	close(afd);
+}
+
+TEST(queue_lengths)
+{
+	int cfd, afd, n = -1;
+
+	ASSERT_EQ(0, local_pair(test_port() + 50, &cfd, &afd));
+	ASSERT_EQ(0, ioctl(cfd, SIOCOUTQ, &n));
+	ASSERT_EQ(0, n);
+	ASSERT_EQ(5, send(cfd, "hello", 5, 0));
+	ASSERT_EQ(0, ioctl(cfd, SIOCOUTQ, &n));
+	ASSERT_EQ(5, n);
+	ASSERT_EQ(0, ioctl(afd, SIOCINQ, &n));
+	ASSERT_EQ(5, n);
+	ASSERT_EQ(2, recv(afd, (char[2]){ 0 }, 2, 0));
+	ASSERT_EQ(0, ioctl(afd, SIOCINQ, &n));
+	ASSERT_EQ(3, n);
+	ASSERT_EQ(0, ioctl(cfd, SIOCOUTQ, &n));
+	ASSERT_EQ(3, n);
 	close(cfd);
 	close(afd);
 }

@@ -1145,8 +1145,14 @@ bool ivshm_dev_events(struct ivshm_dev *dev)
 		struct sock *sk = &vsk->sk;
 
 		list_del(&vsk->scan_node);
-		if (!ivshm_peer_alive(dev, vsk->peer, vsk->peer_epoch)) {
-			/* The peer died, left or was replaced. */
+		if (!ivshm_peer_alive(dev, vsk->peer, vsk->peer_epoch) ||
+		    (READ_ONCE(sk->sk_state) == TCP_ESTABLISHED &&
+		     ivshm_rd32(&ivshm_chan(dev, vsk->rx.index)->sender_state) ==
+		     IVSHM_SEND_RESET)) {
+			/* The peer died, left, was replaced or reset us: act
+			 * now, so that a socket nobody reads (a child not yet
+			 * accepted) lets go of the peer's channels too.
+			 */
 			lock_sock(sk);
 			if (vsk->dev == dev && sk->sk_state == TCP_SYN_SENT)
 				ivshm_connect_fail(vsk, EHOSTUNREACH);
