@@ -210,6 +210,18 @@ echo "# guests: two regions (trust groups) and hot-unplug"
 tap_run "regions" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-regions" \
 	"$TOP/selftests/regions.sh"
 
+echo "# make run: the demo a new user sees"
+demo_script() {
+	local out
+	out=$(IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-demo" DEMO_MIB=32 \
+		"$TOP/tools/vm/demo.sh" 2>&1)
+	echo "$out"
+	IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-demo" "$LAB" stop || return 1
+	[[ $out == *'received from peer 0: "Hello from guest 1"'* &&
+	   $out == *"peer confirmed 33554432 bytes"* ]]
+}
+check "make run: message and 32 MiB arrive in guest 2, logs clean" demo_script
+
 echo
 echo "logs: $LOGDIR"
 echo "$passed passed, $failed failed, $skipped skipped"
