@@ -63,6 +63,51 @@ struct sockaddr_ivshmem {
 };
 
 /*
+ * Socket types: SOCK_STREAM, SOCK_SEQPACKET and SOCK_DGRAM.  Each type has
+ * its own port space, as TCP and UDP do.
+ *
+ * SOCK_DGRAM: a datagram carries at most IVSHMEM_DGRAM_MAX bytes of
+ * payload; a larger one fails with EMSGSIZE.  A datagram for a port on
+ * which no datagram socket is bound, or whose socket's receive buffer is
+ * full, is dropped and counted by the receiving guest.
+ */
+#define IVSHMEM_DGRAM_MAX	65507
+
+/*
+ * Socket options.  The level is the address family number, as AF_VSOCK
+ * uses AF_VSOCK: setsockopt(fd, ivshmem_family(), IVSHMEM_..., ...).
+ */
+
+/* __u64, milliseconds (> 0): how long connect() waits for an answer before
+ * it fails with ETIMEDOUT.  Default: the module parameter
+ * connect_timeout_ms.  A listener passes its value on to accepted sockets.
+ */
+#define IVSHMEM_CONNECT_TIMEOUT_MS	1
+
+/* struct ivshmem_peer_info, read only: who is at the other end of a
+ * connected SOCK_STREAM or SOCK_SEQPACKET socket (ENOTCONN otherwise).
+ */
+#define IVSHMEM_PEER_INFO		2
+
+/**
+ * struct ivshmem_peer_info - the other end of a connection
+ * @peer: the peer's id on the region (its VM)
+ * @pid: pid, in the peer's guest, of the process that created the peer
+ *	socket (for an accepted socket, the process that created the
+ *	listener); as the peer's kernel published it
+ * @port: the peer's port
+ * @region: the region index the connection runs over
+ * @reserved: zero
+ */
+struct ivshmem_peer_info {
+	__u32 peer;
+	__u32 pid;
+	__u32 port;
+	__u16 region;
+	__u16 reserved;
+};
+
+/*
  * ioctl on any AF_IVSHMEM socket: the local peer id on the region the
  * socket is bound to (or the first region if it is not bound).  Fails
  * with ENODEV when no IVSHMEM device is present.
