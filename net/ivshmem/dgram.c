@@ -64,7 +64,7 @@ struct ivshm_dgram_dev {
 
 unsigned int ivshm_dgram_channel_size = 256 * 1024;
 module_param_named(dgram_channel_size, ivshm_dgram_channel_size, uint, 0444);
-MODULE_PARM_DESC(dgram_channel_size, "bytes of each datagram channel (one per pair of guests and direction), multiple of 4096, at least 68 KiB");
+MODULE_PARM_DESC(dgram_channel_size, "bytes of each datagram channel (one per pair of guests and direction), multiple of 4096, at least 64 KiB");
 
 static u32 ivshm_dgram_bytes(u32 len)
 {
