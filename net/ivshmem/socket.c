@@ -549,6 +549,8 @@ static void ivshm_connect_fail(struct ivshm_sock *vsk, int err)
 	} else {
 		ivshm_disconnect(vsk, IVSHM_SEND_RESET);
 	}
+	/* As TCP: poll() then says IN|RDHUP|ERR|HUP|OUT. */
+	vsk->sk.sk_shutdown = SHUTDOWN_MASK;
 	ivshm_set_closed(&vsk->sk, err);
 }
 
