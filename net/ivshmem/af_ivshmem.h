@@ -10,6 +10,7 @@
 #include <linux/mutex.h>
 #include <linux/pci.h>
 #include <linux/spinlock.h>
+#include <linux/uio.h>
 #include <linux/workqueue.h>
 #include <net/sock.h>
 #include <uapi/linux/af_ivshmem.h>
@@ -20,7 +21,9 @@
 #define IVSHM_HEARTBEAT_MS	200	/* heartbeat and liveness check period */
 #define IVSHM_POLL_FAST_ROUNDS	64	/* idle polls before the poller backs off */
 
-/* Counters of one device; later exposed by the diagnostics. */
+/* Counters of one device, one sysfs file each in the PCI device's
+ * "stats" directory (pci.c).
+ */
 struct ivshm_stats {
 	atomic64_t doorbells_sent;
 	atomic64_t doorbells_received;
@@ -30,6 +33,11 @@ struct ivshm_stats {
 	atomic64_t doorbells_suppressed;
 	atomic64_t peers_declared_dead;
 	atomic64_t channels_reclaimed;
+	atomic64_t dgram_sent;
+	atomic64_t dgram_received;
+	atomic64_t dgram_dropped_no_socket;
+	atomic64_t dgram_dropped_rcvbuf;
+	atomic64_t request_scans;
 };
 
 /**
@@ -70,6 +78,9 @@ struct ivshm_peer_watch {
  * @alloc_hint: next channel index to try (under @alloc_mutex)
  * @answered_gen: per channel index, the generation of the last connection
  *	request this guest answered (only touched by the event work)
+ * @request_seen: per peer, the last request_seq seen (event work only)
+ * @next_request_scan: jiffies of the next unconditional request scan
+ * @request_seq: our own slot's request_seq
  * @event_work: scans the region and wakes sockets; run by the doorbell
  *	interrupt, and periodically (polling mode: every @poll_delay)
  * @poll_delay: polling mode: the current interval in jiffies, short while
@@ -83,6 +94,7 @@ struct ivshm_peer_watch {
  * @heartbeat: our heartbeat value (never read back from the region)
  * @watch: per peer slot, its liveness as we see it (heartbeat work only,
  *	but @watch[].dead is read by others: see ivshm_peer_alive())
+ * @dgram: datagram channels to and from each peer (dgram.c)
  * @stats: counters
  */
 struct ivshm_dev {
@@ -103,6 +115,9 @@ struct ivshm_dev {
 	u64 *extents;
 	u32 alloc_hint;
 	u32 *answered_gen;
+	u32 request_seen[IVSHM_MAX_PEERS];
+	unsigned long next_request_scan;
+	atomic_t request_seq;
 	struct delayed_work event_work;
 	unsigned long poll_delay;
 	unsigned int idle_polls;
@@ -113,6 +128,7 @@ struct ivshm_dev {
 	struct delayed_work heartbeat_work;
 	u64 heartbeat;
 	struct ivshm_peer_watch watch[IVSHM_MAX_PEERS];
+	struct ivshm_dgram_dev *dgram;
 	struct ivshm_stats stats;
 };
 
@@ -188,6 +204,32 @@ static inline u64 ivshm_cmpxchg64(__le64 *p, u64 old, u64 new)
 			   (__force u64)cpu_to_le64(new)));
 }
 
+/* Byte offset of ring position @pos in @ring. */
+static inline u32 ivshm_ring_off(const struct ivshm_ring *ring, u64 pos)
+{
+	u32 rem;
+
+	div_u64_rem(pos, ring->size, &rem);
+	return rem;
+}
+
+/* Copies @len bytes from @iter into @ring (mapped at @base) at @pos,
+ * wrapping at the ring's end.
+ */
+static inline int ivshm_ring_fill(void *base, const struct ivshm_ring *ring,
+				  u64 pos, struct iov_iter *iter, size_t len)
+{
+	u32 off = ivshm_ring_off(ring, pos);
+	size_t first = min_t(size_t, len, ring->size - off);
+
+	if (copy_from_iter(base + off, first, iter) != first)
+		return -EFAULT;
+	if (len > first && copy_from_iter(base, len - first, iter) !=
+			   len - first)
+		return -EFAULT;
+	return 0;
+}
+
 /* Region layer (region.c). */
 int ivshm_region_attach(struct ivshm_dev *dev);
 void ivshm_region_detach(struct ivshm_dev *dev);
@@ -208,13 +250,31 @@ static inline struct ivshm_channel *ivshm_chan(struct ivshm_dev *dev, u32 i)
 	return &dev->chans[i];
 }
 
+/* Announces a request or datagram channel just published in the table. */
+void ivshm_post_request(struct ivshm_dev *dev);
+
 /* Device layer (pci.c). */
 void ivshm_ring_doorbell(struct ivshm_dev *dev, u32 peer);
 void ivshm_kick(struct ivshm_dev *dev);
 struct ivshm_dev *ivshm_dev_get_by_index(unsigned int index);
 
+/* Datagram transport (dgram.c). */
+extern unsigned int ivshm_dgram_channel_size;
+u32 ivshm_dgram_min_channel(void);
+int ivshm_dgram_attach(struct ivshm_dev *dev);
+void ivshm_dgram_detach(struct ivshm_dev *dev);
+void ivshm_dgram_hold(struct ivshm_dev *dev);
+void ivshm_dgram_unhold(struct ivshm_dev *dev);
+int ivshm_dgram_xmit(struct ivshm_dev *dev, u32 peer, u32 src_port,
+		     u32 dst_port, struct iov_iter *iter, u32 len, long *timeo);
+void ivshm_dgram_adopt(struct ivshm_dev *dev, u32 index, u32 gen,
+		       struct ivshm_channel *ch, u32 sender);
+bool ivshm_dgram_events(struct ivshm_dev *dev);
+
 /* Socket layer (socket.c). */
 bool ivshm_dev_events(struct ivshm_dev *dev);
+void ivshm_dgram_deliver(struct ivshm_dev *dev, u32 src_peer, u32 src_port,
+			 u32 dst_port, struct sk_buff *skb);
 void ivshm_dev_detach_socks(struct ivshm_dev *dev);
 int ivshm_sock_init(void);
 void ivshm_sock_exit(void);

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * AF_IVSHMEM shared-memory ABI, version 1.
+ * AF_IVSHMEM shared-memory ABI, version 2.
  *
  * Everything here lives in the IVSHMEM region, which every guest on the
  * region can read and write at any time.  All fields are fixed-width
@@ -18,10 +18,10 @@
 #include <linux/types.h>
 
 #define IVSHM_MAGIC		0x4d485349	/* "ISHM" */
-#define IVSHM_ABI_VERSION	1
+#define IVSHM_ABI_VERSION	2
 #define IVSHM_BLOCK_SIZE	4096
 #define IVSHM_MAX_PEERS		64
-#define IVSHM_MAX_CHANNELS	512
+#define IVSHM_MAX_CHANNELS	4096
 #define IVSHM_MIN_REGION_SIZE	(1024 * 1024)
 
 #define IVSHM_PEER_TABLE_OFFSET		IVSHM_BLOCK_SIZE
@@ -87,6 +87,10 @@ enum ivshm_peer_state {
  * @flags: IVSHM_PEER_F_*
  * @epoch: incremented each time a guest takes the slot
  * @heartbeat: incremented by the owner while it is alive
+ * @request_seq: incremented by the owner after it publishes a connection
+ *	request or a datagram channel: receivers scan the channel table
+ *	for new requests only when some peer's @request_seq moved (and
+ *	once a second, whatever it says)
  * @reserved: zero
  */
 struct ivshm_peer_slot {
@@ -94,7 +98,8 @@ struct ivshm_peer_slot {
 	__le32 flags;
 	__le64 epoch;
 	__le64 heartbeat;
-	__u8 reserved[40];
+	__le32 request_seq;
+	__u8 reserved[36];
 };
 
 /* channel.alloc_state */
@@ -137,7 +142,7 @@ enum ivshm_receiver_state {
  * @buff_size: ring size in bytes, a multiple of the block size
  * @src_port: sender's port
  * @dst_port: receiver's port
- * @sock_type: SOCK_STREAM
+ * @sock_type: SOCK_STREAM, SOCK_SEQPACKET or SOCK_DGRAM
  * @send_waiting: non-zero while the sender waits for ring space
  * @peer_channel: for a reply channel, the request channel's index
  * @peer_generation: and its generation
@@ -179,8 +184,50 @@ struct ivshm_channel {
 	__u8 reserved[40];
 };
 
+/* SOCK_SEQPACKET rings carry records: a header, then @len payload bytes,
+ * then padding to the next multiple of 8.  A message is one or more
+ * records; the last has IVSHM_REC_EOR.  A record never holds more than
+ * the ring minus its header, so a message of any size passes through a
+ * ring of any size, one record at a time.
+ */
+#define IVSHM_REC_EOR		0x1	/* last record of the message */
+#define IVSHM_REC_ABORT		0x2	/* the message was abandoned: drop it */
+#define IVSHM_REC_FLAGS		(IVSHM_REC_EOR | IVSHM_REC_ABORT)
+#define IVSHM_REC_ALIGN		8
+
+/**
+ * struct ivshm_record - header of a SOCK_SEQPACKET record
+ * @len: payload bytes that follow
+ * @flags: IVSHM_REC_*
+ */
+struct ivshm_record {
+	__le32 len;
+	__le32 flags;
+};
+
+/* SOCK_DGRAM: each guest has at most one datagram channel to each peer,
+ * shared by all its datagram sockets.  Its ring carries one record per
+ * datagram: this header, @len payload bytes, padding to 8.
+ */
+
+/**
+ * struct ivshm_dgram - header of a datagram in a datagram channel
+ * @len: payload bytes (at most IVSHMEM_DGRAM_MAX)
+ * @src_port: the sending socket's port
+ * @dst_port: the destination port
+ * @reserved: zero
+ */
+struct ivshm_dgram {
+	__le32 len;
+	__le32 src_port;
+	__le32 dst_port;
+	__le32 reserved;
+};
+
 static inline void ivshm_abi_size_checks(void)
 {
+	BUILD_BUG_ON(sizeof(struct ivshm_record) != IVSHM_REC_ALIGN);
+	BUILD_BUG_ON(sizeof(struct ivshm_dgram) % IVSHM_REC_ALIGN);
 	BUILD_BUG_ON(sizeof(struct ivshm_region_header) != 72);
 	BUILD_BUG_ON(offsetof(struct ivshm_region_header, control_lock) != 48);
 	BUILD_BUG_ON(sizeof(struct ivshm_peer_slot) != 64);
@@ -190,7 +237,7 @@ static inline void ivshm_abi_size_checks(void)
 		     IVSHM_CHANNEL_TABLE_OFFSET - IVSHM_PEER_TABLE_OFFSET);
 }
 
-/* Byte offset of the first data block for the v1 table sizes. */
+/* Byte offset of the first data block for this ABI's table sizes. */
 #define IVSHM_DATA_OFFSET \
 	(IVSHM_CHANNEL_TABLE_OFFSET + \
 	 IVSHM_MAX_CHANNELS * sizeof(struct ivshm_channel))

@@ -175,6 +175,9 @@ static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	INIT_DELAYED_WORK(&dev->event_work, ivshm_event_work);
 	INIT_DELAYED_WORK(&dev->heartbeat_work, ivshm_heartbeat_work);
 	pci_set_drvdata(pdev, dev);
+	err = ivshm_dgram_attach(dev);
+	if (err)
+		return err;
 
 	err = pcim_enable_device(pdev);
 	if (err)
@@ -267,10 +270,80 @@ static void ivshm_remove(struct pci_dev *pdev)
 	/* Detached sockets stop kicking the work; then it can be stopped. */
 	ivshm_dev_detach_socks(dev);
 	cancel_delayed_work_sync(&dev->event_work);
+	ivshm_dgram_detach(dev);
 	ivshm_zombies_reap(dev, true);
 	ivshm_region_detach(dev);
 	dev_info(&pdev->dev, "region %u removed\n", dev->index);
 }
+
+/* Counters: one read-only file each in the device's "stats" directory. */
+struct ivshm_stat_attr {
+	struct device_attribute attr;
+	size_t offset;		/* of the counter in struct ivshm_stats */
+};
+
+static ssize_t ivshm_stat_show(struct device *d, struct device_attribute *attr,
+			       char *buf)
+{
+	struct ivshm_dev *dev = pci_get_drvdata(to_pci_dev(d));
+	size_t offset = container_of(attr, struct ivshm_stat_attr, attr)->offset;
+
+	if (!dev)
+		return -ENODEV;
+	return sysfs_emit(buf, "%lld\n",
+			  atomic64_read((atomic64_t *)((char *)&dev->stats +
+						       offset)));
+}
+
+#define IVSHM_STAT_ATTR(field)						\
+static struct ivshm_stat_attr ivshm_stat_##field = {			\
+	.attr = {							\
+		.attr = { .name = #field, .mode = 0444 },		\
+		.show = ivshm_stat_show,				\
+	},								\
+	.offset = offsetof(struct ivshm_stats, field),			\
+}
+
+IVSHM_STAT_ATTR(doorbells_sent);
+IVSHM_STAT_ATTR(doorbells_received);
+IVSHM_STAT_ATTR(doorbells_suppressed);
+IVSHM_STAT_ATTR(validation_failures);
+IVSHM_STAT_ATTR(lock_steals);
+IVSHM_STAT_ATTR(connects_refused);
+IVSHM_STAT_ATTR(peers_declared_dead);
+IVSHM_STAT_ATTR(channels_reclaimed);
+IVSHM_STAT_ATTR(dgram_sent);
+IVSHM_STAT_ATTR(dgram_received);
+IVSHM_STAT_ATTR(dgram_dropped_no_socket);
+IVSHM_STAT_ATTR(dgram_dropped_rcvbuf);
+IVSHM_STAT_ATTR(request_scans);
+
+static struct attribute *ivshm_stats_attrs[] = {
+	&ivshm_stat_doorbells_sent.attr.attr,
+	&ivshm_stat_doorbells_received.attr.attr,
+	&ivshm_stat_doorbells_suppressed.attr.attr,
+	&ivshm_stat_validation_failures.attr.attr,
+	&ivshm_stat_lock_steals.attr.attr,
+	&ivshm_stat_connects_refused.attr.attr,
+	&ivshm_stat_peers_declared_dead.attr.attr,
+	&ivshm_stat_channels_reclaimed.attr.attr,
+	&ivshm_stat_dgram_sent.attr.attr,
+	&ivshm_stat_dgram_received.attr.attr,
+	&ivshm_stat_dgram_dropped_no_socket.attr.attr,
+	&ivshm_stat_dgram_dropped_rcvbuf.attr.attr,
+	&ivshm_stat_request_scans.attr.attr,
+	NULL
+};
+
+static const struct attribute_group ivshm_stats_group = {
+	.name = "stats",
+	.attrs = ivshm_stats_attrs,
+};
+
+static const struct attribute_group *ivshm_dev_groups[] = {
+	&ivshm_stats_group,
+	NULL
+};
 
 static const struct pci_device_id ivshm_pci_ids[] = {
 	{ PCI_DEVICE(IVSHMEM_VENDOR_ID, IVSHMEM_DEVICE_ID) },
@@ -283,6 +356,7 @@ static struct pci_driver ivshm_pci_driver = {
 	.id_table = ivshm_pci_ids,
 	.probe = ivshm_probe,
 	.remove = ivshm_remove,
+	.dev_groups = ivshm_dev_groups,
 };
 
 static int __init ivshm_init(void)

@@ -131,6 +131,8 @@ static int ivshm_peer_claim(struct ivshm_dev *dev)
 	slot = &dev->peers[dev->self];
 	ivshm_wr32(&slot->flags, dev->doorbell ? IVSHM_PEER_F_DOORBELL : 0);
 	ivshm_wr64(&slot->heartbeat, 0);
+	ivshm_wr32(&slot->request_seq, 0);
+	atomic_set(&dev->request_seq, 0);
 	ivshm_wr64(&slot->epoch, ivshm_rd64(&slot->epoch) + 1);
 	smp_wmb();	/* slot fields before the slot turns active */
 	ivshm_wr32(&slot->state, IVSHM_PEER_ACTIVE);
@@ -401,6 +403,20 @@ static bool ivshm_find_gap(struct ivshm_dev *dev, unsigned int n, u32 size,
 			cursor = max_t(u32, cursor, next + (u32)dev->extents[i]);
 	}
 	return false;
+}
+
+/**
+ * ivshm_post_request() - announce a new request in the channel table
+ * @dev: the device
+ *
+ * Called after the request's sender_state is published: receivers scan
+ * the table when a peer's request_seq moves (and once a second anyway).
+ */
+void ivshm_post_request(struct ivshm_dev *dev)
+{
+	smp_wmb();	/* the request before its announcement */
+	ivshm_wr32(&dev->peers[dev->self].request_seq,
+		   atomic_inc_return(&dev->request_seq));
 }
 
 /**

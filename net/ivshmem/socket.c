@@ -85,6 +85,16 @@ MODULE_PARM_DESC(connect_timeout_ms, "default connect timeout");
  * @accept_queue: listener: connected children not yet accepted
  * @accept_node: child: entry in the listener's @accept_queue
  * @owner_pid: tgid of the creating process (published as sender_pid)
+ * @peer_pid: the sender_pid the peer published on our rx channel
+ * @tx_msg_open: SOCK_SEQPACKET: a message was cut short after some of its
+ *	records went out; an ABORT record must come before anything else
+ * @rx_in_msg: SOCK_SEQPACKET: part of the current message was returned
+ *	by an earlier recv() (which was interrupted); the rest follows
+ * @rx_discard: SOCK_SEQPACKET: the rest of the current message is dropped
+ *	(it did not fit the buffer of the recv() that returned MSG_TRUNC)
+ * @connect_timeout_ms: IVSHMEM_CONNECT_TIMEOUT_MS
+ * @dgram_connected: SOCK_DGRAM: @remote is the default destination and
+ *	the only source accepted (written under ivshm_bind_lock too)
  */
 struct ivshm_sock {
 	struct sock sk;
@@ -112,6 +122,12 @@ struct ivshm_sock {
 	struct list_head accept_queue;
 	struct list_head accept_node;
 	pid_t owner_pid;
+	u32 peer_pid;
+	bool tx_msg_open;
+	bool rx_in_msg;
+	bool rx_discard;
+	u64 connect_timeout_ms;
+	bool dgram_connected;
 };
 
 static inline struct ivshm_sock *ivshm_sk(struct sock *sk)
@@ -130,21 +146,24 @@ static struct proto ivshm_proto = {
 };
 
 /* The family number is a module parameter, so the ops carry it only once
- * the module is loaded: a copy of ivshm_stream_ops_template made at init.
+ * the module is loaded: copies of the templates made at init.
  */
 static const struct proto_ops *ivshm_stream_ops;
+static const struct proto_ops *ivshm_seqpacket_ops;
+static const struct proto_ops *ivshm_dgram_ops;
 
 static struct hlist_head *ivshm_bind_bucket(u32 port)
 {
 	return &ivshm_bind_table[hash_32(port, IVSHM_BIND_HASH_BITS)];
 }
 
-static bool ivshm_port_in_use(u32 port)
+/* Each socket type has its own port space, as TCP and UDP do. */
+static bool ivshm_port_in_use(u32 port, int type)
 {
 	struct ivshm_sock *vsk;
 
 	hlist_for_each_entry(vsk, ivshm_bind_bucket(port), bind_node)
-		if (vsk->local.sivshm_port == port)
+		if (vsk->local.sivshm_port == port && vsk->sk.sk_type == type)
 			return true;
 	return false;
 }
@@ -165,12 +184,12 @@ static int ivshm_bind_port(struct ivshm_sock *vsk, u32 port)
 		start = get_random_u32_below(range);
 		for (i = 0; i < range; i++) {
 			port = IVSHMEM_EPHEMERAL_FIRST + (start + i) % range;
-			if (!ivshm_port_in_use(port))
+			if (!ivshm_port_in_use(port, vsk->sk.sk_type))
 				break;
 		}
 		if (i == range)
 			err = -EADDRNOTAVAIL;
-	} else if (ivshm_port_in_use(port)) {
+	} else if (ivshm_port_in_use(port, vsk->sk.sk_type)) {
 		err = -EADDRINUSE;
 	}
 	if (!err) {
@@ -192,8 +211,11 @@ static void ivshm_unbind(struct ivshm_sock *vsk)
 	spin_unlock_bh(&ivshm_bind_lock);
 }
 
-/* Finds the listener for @port on region @index; takes a reference. */
-static struct sock *ivshm_find_listener(u32 port, unsigned int index)
+/* Finds the listener of @type for @port on region @index; takes a
+ * reference.
+ */
+static struct sock *ivshm_find_listener(u32 port, int type,
+					unsigned int index)
 {
 	struct ivshm_sock *vsk;
 	struct sock *found = NULL;
@@ -201,7 +223,7 @@ static struct sock *ivshm_find_listener(u32 port, unsigned int index)
 	spin_lock_bh(&ivshm_bind_lock);
 	hlist_for_each_entry(vsk, ivshm_bind_bucket(port), bind_node) {
 		if (vsk->local.sivshm_port != port ||
-		    vsk->sk.sk_state != TCP_LISTEN)
+		    vsk->sk.sk_type != type || vsk->sk.sk_state != TCP_LISTEN)
 			continue;
 		if (vsk->local.sivshm_region != IVSHMEM_REGION_ANY &&
 		    vsk->local.sivshm_region != index)
@@ -256,6 +278,22 @@ static void ivshm_retire_tx(struct ivshm_sock *vsk)
 	spin_lock_bh(&dev->socks_lock);
 	list_add_tail(&z->node, &dev->zombies);
 	spin_unlock_bh(&dev->socks_lock);
+}
+
+/* Largest channel SO_SNDBUF can ask for. */
+#define IVSHM_MAX_SNDBUF_CHANNEL	(16 * 1024 * 1024)
+
+/* The size of the channel @sk sends on: SO_SNDBUF / 2 (the value the user
+ * set) rounded up to blocks if it was set, else the module's channel_size.
+ */
+static u32 ivshm_tx_channel_size(struct sock *sk)
+{
+	u32 size;
+
+	if (!(sk->sk_userlocks & SOCK_SNDBUF_LOCK))
+		return ivshm_channel_size;
+	size = round_up(READ_ONCE(sk->sk_sndbuf) / 2, IVSHM_BLOCK_SIZE);
+	return clamp_t(u32, size, IVSHM_BLOCK_SIZE, IVSHM_MAX_SNDBUF_CHANNEL);
 }
 
 static struct ivshm_channel *ivshm_tx_chan(struct ivshm_sock *vsk)
@@ -373,29 +411,40 @@ static u32 ivshm_rx_state(struct ivshm_sock *vsk)
 	return state;
 }
 
-static u32 ivshm_ring_off(const struct ivshm_ring *ring, u64 pos)
+/* Copies @len bytes from @iter into the tx ring at position @pos. */
+static int ivshm_ring_write(struct ivshm_sock *vsk, u64 pos,
+			    struct iov_iter *iter, size_t len)
 {
-	u32 rem;
-
-	div_u64_rem(pos, ring->size, &rem);
-	return rem;
+	return ivshm_ring_fill(vsk->dev->shm + vsk->tx.offset, &vsk->tx, pos,
+			       iter, len);
 }
 
-/* Copies @len bytes from @iter into the tx ring at our head. */
-static int ivshm_ring_write(struct ivshm_sock *vsk, struct iov_iter *iter,
-			    size_t len)
+/* Writes a record header (SOCK_SEQPACKET) at tx position @pos. */
+static void ivshm_ring_put_record(struct ivshm_sock *vsk, u64 pos, u32 len,
+				  u32 flags)
 {
-	struct ivshm_ring *ring = &vsk->tx;
-	void *base = vsk->dev->shm + ring->offset;
-	u32 off = ivshm_ring_off(ring, ring->pos);
-	size_t first = min_t(size_t, len, ring->size - off);
+	struct ivshm_record rec = {
+		.len = cpu_to_le32(len),
+		.flags = cpu_to_le32(flags),
+	};
+	void *base = vsk->dev->shm + vsk->tx.offset;
 
-	if (copy_from_iter(base + off, first, iter) != first)
-		return -EFAULT;
-	if (len > first && copy_from_iter(base, len - first, iter) !=
-			   len - first)
-		return -EFAULT;
-	return 0;
+	/* Records are 8-byte aligned and rings a multiple of 4096: a
+	 * header never wraps.
+	 */
+	memcpy(base + ivshm_ring_off(&vsk->tx, pos), &rec, sizeof(rec));
+}
+
+/* Reads the record header at rx position @pos: one copy, then decoded. */
+static void ivshm_ring_get_record(struct ivshm_sock *vsk, u64 pos, u32 *len,
+				  u32 *flags)
+{
+	void *base = vsk->dev->shm + vsk->rx.offset;
+	struct ivshm_record rec;
+
+	memcpy(&rec, base + ivshm_ring_off(&vsk->rx, pos), sizeof(rec));
+	*len = le32_to_cpu(rec.len);
+	*flags = le32_to_cpu(rec.flags);
 }
 
 /* Copies @len bytes at rx position @pos into @iter. */
@@ -442,6 +491,11 @@ static void ivshm_set_established(struct ivshm_sock *vsk)
 	sk->sk_state = TCP_ESTABLISHED;
 	if (sk->sk_socket)
 		sk->sk_socket->state = SS_CONNECTED;
+	/* SO_SNDBUF and SO_RCVBUF now tell the channel sizes (times two,
+	 * as setsockopt() doubles what it is given).
+	 */
+	WRITE_ONCE(sk->sk_sndbuf, 2 * vsk->tx.size);
+	WRITE_ONCE(sk->sk_rcvbuf, 2 * vsk->rx.size);
 	vsk->seen_head = 0;
 	vsk->seen_tail = 0;
 	vsk->seen_state = 0;
@@ -479,6 +533,7 @@ static bool ivshm_accept_reply(struct ivshm_sock *vsk, u32 index, u32 gen)
 	vsk->rx.offset = off;
 	vsk->rx.size = size;
 	vsk->rx.pos = 0;
+	vsk->peer_pid = ivshm_rd32(&ch->sender_pid);
 	return true;
 }
 
@@ -539,6 +594,7 @@ static void ivshm_connect_check(struct ivshm_sock *vsk)
 
 static void ivshm_sk_destruct(struct sock *sk)
 {
+	skb_queue_purge(&sk->sk_receive_queue);
 	kfree(ivshm_sk(sk)->zombie);
 }
 
@@ -575,28 +631,88 @@ static struct sock *ivshm_sk_alloc(struct net *net, struct socket *sock,
 	INIT_LIST_HEAD(&vsk->accept_queue);
 	INIT_LIST_HEAD(&vsk->accept_node);
 	vsk->owner_pid = task_tgid_nr(current);
+	vsk->connect_timeout_ms = connect_timeout_ms;
 	return sk;
 }
 
-/* Closes the connection and any unaccepted children.  Under lock_sock(). */
-static void ivshm_close_locked(struct ivshm_sock *vsk)
+/* A listener stops listening: its unaccepted children are reset and new
+ * requests are refused.  Under lock_sock().
+ */
+static void ivshm_stop_listening(struct ivshm_sock *vsk)
 {
 	struct sock *sk = &vsk->sk;
 	struct ivshm_sock *child, *tmp;
 
-	if (sk->sk_state == TCP_LISTEN) {
-		list_for_each_entry_safe(child, tmp, &vsk->accept_queue,
-					 accept_node) {
-			list_del_init(&child->accept_node);
-			sk_acceptq_removed(sk);
-			lock_sock_nested(&child->sk, SINGLE_DEPTH_NESTING);
-			ivshm_disconnect(child, IVSHM_SEND_RESET);
-			child->sk.sk_state = TCP_CLOSE;
-			release_sock(&child->sk);
-			sock_put(&child->sk);
-		}
+	list_for_each_entry_safe(child, tmp, &vsk->accept_queue, accept_node) {
+		list_del_init(&child->accept_node);
+		sk_acceptq_removed(sk);
+		lock_sock_nested(&child->sk, SINGLE_DEPTH_NESTING);
+		ivshm_disconnect(child, IVSHM_SEND_RESET);
+		child->sk.sk_state = TCP_CLOSE;
+		release_sock(&child->sk);
+		sock_put(&child->sk);
 	}
-	ivshm_disconnect(vsk, IVSHM_SEND_SHUTDOWN);
+	sk->sk_state = TCP_CLOSE;
+}
+
+/* Sends EOF: the peer reads what we sent, then end of file. */
+static void ivshm_send_eof(struct ivshm_sock *vsk)
+{
+	if (vsk->dev && vsk->tx_state == IVSHM_SEND_OPEN) {
+		smp_wmb();	/* data (head) before EOF */
+		ivshm_set_tx_state(vsk, IVSHM_SEND_SHUTDOWN);
+		ivshm_ring_doorbell(vsk->dev, vsk->peer);
+	}
+}
+
+/* SO_LINGER with a timeout: send EOF, then wait until the peer has read
+ * everything we sent, the connection ends, the time is up or a signal
+ * comes.  Under lock_sock().
+ */
+static void ivshm_linger(struct ivshm_sock *vsk)
+{
+	DEFINE_WAIT_FUNC(wait, woken_wake_function);
+	struct sock *sk = &vsk->sk;
+	long timeo = sk->sk_lingertime;
+	s64 space;
+
+	ivshm_send_eof(vsk);
+	add_wait_queue(sk_sleep(sk), &wait);
+	while (timeo > 0 && !signal_pending(current) && vsk->dev &&
+	       sk->sk_state == TCP_ESTABLISHED) {
+		space = ivshm_tx_free(vsk);
+		if (space < 0 || space == vsk->tx.size)
+			break;
+		ivshm_want_space(vsk, true);
+		space = ivshm_tx_free(vsk);
+		if (space < 0 || space == vsk->tx.size)
+			break;
+		release_sock(sk);
+		timeo = wait_woken(&wait, TASK_INTERRUPTIBLE, timeo);
+		lock_sock(sk);
+	}
+	remove_wait_queue(sk_sleep(sk), &wait);
+}
+
+/* Closes the connection and any unaccepted children.  Under lock_sock().
+ * Data left unread, or SO_LINGER with a zero timeout, resets the peer
+ * instead of giving it EOF, as TCP does.
+ */
+static void ivshm_close_locked(struct ivshm_sock *vsk)
+{
+	struct sock *sk = &vsk->sk;
+	u32 how = IVSHM_SEND_SHUTDOWN;
+
+	if (sk->sk_state == TCP_LISTEN)
+		ivshm_stop_listening(vsk);
+	if (sk->sk_state == TCP_ESTABLISHED && vsk->dev) {
+		if (ivshm_rx_avail(vsk) ||
+		    (sock_flag(sk, SOCK_LINGER) && !sk->sk_lingertime))
+			how = IVSHM_SEND_RESET;
+		else if (sock_flag(sk, SOCK_LINGER))
+			ivshm_linger(vsk);
+	}
+	ivshm_disconnect(vsk, how);
 	sk->sk_state = TCP_CLOSE;
 	sk->sk_shutdown = SHUTDOWN_MASK;
 }
@@ -706,13 +822,13 @@ static bool ivshm_busy_rx(struct ivshm_sock *vsk, s64 seen, u32 state)
 	return false;
 }
 
-/* Spins (SO_BUSY_POLL) until the tx ring has room. */
-static bool ivshm_busy_tx(struct ivshm_sock *vsk)
+/* Spins (SO_BUSY_POLL) until the tx ring has @need bytes free. */
+static bool ivshm_busy_tx(struct ivshm_sock *vsk, u32 need)
 {
 	u64 deadline = ivshm_busy_deadline(&vsk->sk);
 
 	while (ivshm_busy_continue(deadline)) {
-		if (ivshm_tx_free(vsk))
+		if (ivshm_tx_free(vsk) >= need)
 			return true;
 		cpu_relax();
 	}
@@ -803,7 +919,7 @@ static int ivshm_connect(struct socket *sock, struct sockaddr *uaddr,
 	if (err)
 		goto out;
 
-	err = ivshm_chan_alloc(dev, ivshm_channel_size, &vsk->tx);
+	err = ivshm_chan_alloc(dev, ivshm_tx_channel_size(sk), &vsk->tx);
 	if (err) {
 		ivshm_detach_dev(vsk);
 		goto out;
@@ -823,9 +939,12 @@ static int ivshm_connect(struct socket *sock, struct sockaddr *uaddr,
 	smp_wmb();	/* the request's fields before its state */
 	ivshm_set_tx_state(vsk, IVSHM_SEND_CONNECTING);
 
+	ivshm_post_request(dev);
+
 	sk->sk_state = TCP_SYN_SENT;
 	sock->state = SS_CONNECTING;
-	vsk->connect_deadline = jiffies + msecs_to_jiffies(connect_timeout_ms);
+	vsk->connect_deadline = jiffies +
+				msecs_to_jiffies(vsk->connect_timeout_ms);
 	ivshm_ring_doorbell(dev, vsk->peer);
 
 	if (flags & O_NONBLOCK) {
@@ -942,6 +1061,27 @@ static void ivshm_publish_answer(struct ivshm_dev *dev,
 	ivshm_ring_doorbell(dev, sender);
 }
 
+/* An accepted socket starts with its listener's settings, as in TCP. */
+static void ivshm_inherit(struct ivshm_sock *child, struct ivshm_sock *parent)
+{
+	struct sock *sk = &child->sk, *psk = &parent->sk;
+
+	child->owner_pid = parent->owner_pid;
+	child->connect_timeout_ms = parent->connect_timeout_ms;
+	sk->sk_userlocks = psk->sk_userlocks;
+	sk->sk_sndbuf = READ_ONCE(psk->sk_sndbuf);
+	sk->sk_rcvbuf = READ_ONCE(psk->sk_rcvbuf);
+	sk->sk_rcvlowat = READ_ONCE(psk->sk_rcvlowat);
+	sk->sk_rcvtimeo = READ_ONCE(psk->sk_rcvtimeo);
+	sk->sk_sndtimeo = READ_ONCE(psk->sk_sndtimeo);
+	sk->sk_lingertime = READ_ONCE(psk->sk_lingertime);
+	if (sock_flag(psk, SOCK_LINGER))
+		sock_set_flag(sk, SOCK_LINGER);
+#ifdef CONFIG_NET_RX_BUSY_POLL
+	sk->sk_ll_usec = READ_ONCE(psk->sk_ll_usec);
+#endif
+}
+
 /* Tries to accept the connection request in channel @index: a listener,
  * room in its backlog, a reply channel.  On success the answer is
  * published before the child can be accepted (and so closed).  Runs in
@@ -967,7 +1107,11 @@ static bool ivshm_answer_request(struct ivshm_dev *dev, u32 index, u32 gen,
 		ivshm_note_bad(dev, "connection request", index);
 		return false;
 	}
-	listener = ivshm_find_listener(dst_port, dev->index);
+	if (type != SOCK_STREAM && type != SOCK_SEQPACKET) {
+		ivshm_note_bad(dev, "request type", index);
+		return false;
+	}
+	listener = ivshm_find_listener(dst_port, type, dev->index);
 	if (!listener)
 		return false;
 
@@ -983,7 +1127,8 @@ static bool ivshm_answer_request(struct ivshm_dev *dev, u32 index, u32 gen,
 	 */
 	lock_sock_nested(sk, SINGLE_DEPTH_NESTING);
 	child = ivshm_sk(sk);
-	child->owner_pid = ivshm_sk(listener)->owner_pid;
+	ivshm_inherit(child, ivshm_sk(listener));
+	child->peer_pid = ivshm_rd32(&req->sender_pid);
 	child->peer = sender;
 	child->peer_epoch = epoch;
 	child->local.sivshm_port = dst_port;
@@ -999,7 +1144,7 @@ static bool ivshm_answer_request(struct ivshm_dev *dev, u32 index, u32 gen,
 
 	if (ivshm_attach_dev(child, dev))
 		goto free_child;
-	if (ivshm_chan_alloc(dev, ivshm_channel_size, &child->tx)) {
+	if (ivshm_chan_alloc(dev, ivshm_tx_channel_size(sk), &child->tx)) {
 		ivshm_detach_dev(child);
 		goto free_child;
 	}
@@ -1037,34 +1182,73 @@ refuse:
 /* Finds connection requests addressed to us and answers each once.
  * Returns true if there was one.
  */
+/* Whether the channel table may hold new requests for us: some peer's
+ * request_seq moved since the last scan, or a second has passed (a lost
+ * announcement costs at most that).  Run by the event work only.
+ */
+static bool ivshm_requests_posted(struct ivshm_dev *dev)
+{
+	bool posted = false;
+	u32 p, seq;
+
+	for (p = 0; p < IVSHM_MAX_PEERS; p++) {
+		seq = ivshm_rd32(&dev->peers[p].request_seq);
+		if (seq != dev->request_seen[p]) {
+			dev->request_seen[p] = seq;
+			posted = true;
+		}
+	}
+	if (time_after_eq(jiffies, dev->next_request_scan))
+		posted = true;
+	if (posted) {
+		dev->next_request_scan = jiffies + HZ;
+		atomic64_inc(&dev->stats.request_scans);
+	}
+	smp_rmb();	/* announcements before the requests they announce */
+	return posted;
+}
+
 static bool ivshm_handle_requests(struct ivshm_dev *dev)
 {
 	bool found = false;
 	u32 i;
 
+	if (!ivshm_requests_posted(dev))
+		return false;
+
 	for (i = 0; i < IVSHM_MAX_CHANNELS; i++) {
 		struct ivshm_channel *ch = ivshm_chan(dev, i);
-		u32 gen, sstate, sender;
+		u32 gen, sstate, sender, type;
 
 		if (ivshm_rd32(&ch->alloc_state) != IVSHM_CHAN_ALLOCATED ||
 		    ivshm_rd16(&ch->receiver_vm) != dev->self)
 			continue;
 		sstate = ivshm_rd32(&ch->sender_state);
 		if (sstate != IVSHM_SEND_CONNECTING &&
-		    sstate != IVSHM_SEND_RESET)
+		    sstate != IVSHM_SEND_RESET && sstate != IVSHM_SEND_OPEN)
 			continue;
 		gen = ivshm_rd32(&ch->generation);
 		if (dev->answered_gen[i] == gen)
 			continue;
 		smp_rmb();	/* state before the request's fields */
-		/* Only requests: reply channels name the request they answer. */
+		/* Only requests: reply channels name the request they answer;
+		 * open channels are new only if they carry datagrams.
+		 */
 		if (ivshm_rd32(&ch->peer_generation))
+			continue;
+		type = ivshm_rd16(&ch->sock_type);
+		if (sstate == IVSHM_SEND_OPEN ? type != SOCK_DGRAM :
+		    type == SOCK_DGRAM)
 			continue;
 		dev->answered_gen[i] = gen;
 		found = true;
 		sender = ivshm_rd16(&ch->sender_vm);
 		if (sender >= IVSHM_MAX_PEERS) {
 			ivshm_note_bad(dev, "request sender", i);
+			continue;
+		}
+		if (type == SOCK_DGRAM) {
+			ivshm_dgram_adopt(dev, i, gen, ch, sender);
 			continue;
 		}
 		if (sstate == IVSHM_SEND_RESET) {
@@ -1175,6 +1359,7 @@ bool ivshm_dev_events(struct ivshm_dev *dev)
 		sock_put(sk);
 	}
 
+	active |= ivshm_dgram_events(dev);
 	ivshm_reclaim_dead_peers(dev);
 	ivshm_zombies_reap(dev, false);
 	return active;
@@ -1204,16 +1389,103 @@ void ivshm_dev_detach_socks(struct ivshm_dev *dev)
 
 /* ---- data path ---- */
 
+/* Why a send cannot go on, or 0. */
+static int ivshm_send_check(struct ivshm_sock *vsk)
+{
+	struct sock *sk = &vsk->sk;
+
+	if (vsk->reset_err)
+		return -vsk->reset_err;
+	if (sk->sk_err)
+		return sock_error(sk);
+	if (sk->sk_shutdown & SEND_SHUTDOWN)
+		return -EPIPE;
+	if (sk->sk_state != TCP_ESTABLISHED || !vsk->dev)
+		return -ENOTCONN;
+	return 0;
+}
+
+/* Free bytes on tx; a reset by the peer resets us (negative errno). */
+static s64 ivshm_tx_space(struct ivshm_sock *vsk)
+{
+	s64 space = ivshm_tx_free(vsk);
+
+	if (space == -EPIPE && ivshm_rx_state(vsk) == IVSHM_SEND_RESET)
+		space = -ECONNRESET;	/* it reset us, not just left */
+	if (space == -ECONNRESET)
+		ivshm_reset(vsk, ECONNRESET);
+	return space;
+}
+
+/* Waits until the tx ring has @need bytes free.  Returns the free bytes,
+ * or a negative errno (EAGAIN when the send timeout is spent).
+ */
+static s64 ivshm_tx_wait(struct ivshm_sock *vsk, u32 need, long *timeo,
+			 struct wait_queue_entry *wait)
+{
+	s64 space;
+	int err;
+
+	for (;;) {
+		err = ivshm_send_check(vsk);
+		if (err)
+			return err;
+		space = ivshm_tx_space(vsk);
+		if (space < 0 || space >= need)
+			break;
+		if (*timeo && ivshm_busy_tx(vsk, need))
+			continue;
+		ivshm_want_space(vsk, true);
+		if (ivshm_tx_free(vsk) >= need)
+			continue;
+		err = ivshm_wait(&vsk->sk, wait, timeo);
+		if (err)
+			return err;
+	}
+	if (space > 0 && vsk->want_space)
+		ivshm_want_space(vsk, false);
+	return space;
+}
+
+/* Publishes @bytes written at our head; rings if the receiver waits. */
+static void ivshm_tx_publish(struct ivshm_sock *vsk, u32 bytes, s64 space)
+{
+	struct ivshm_channel *ch = ivshm_tx_chan(vsk);
+
+	smp_wmb();	/* data before head */
+	vsk->tx.pos += bytes;
+	ivshm_wr64(&ch->head, vsk->tx.pos);
+	ivshm_wr32(&ch->head_touch, ++vsk->tx_touch);
+	ivshm_wr32(&ch->data_size, vsk->tx.size - space + bytes);
+	smp_mb();	/* head before the receiver's wait flag */
+	if (ivshm_rd32(&ch->recv_waiting))
+		ivshm_ring_doorbell(vsk->dev, vsk->peer);
+	else
+		atomic64_inc(&vsk->dev->stats.doorbells_suppressed);
+}
+
+/* After a send: ask for a doorbell if the ring is full (poll() users). */
+static void ivshm_send_done(struct ivshm_sock *vsk, struct msghdr *msg,
+			    int err, bool sent)
+{
+	struct sock *sk = &vsk->sk;
+
+	if (vsk->dev && sk->sk_state == TCP_ESTABLISHED &&
+	    ivshm_tx_free(vsk) == 0)
+		ivshm_want_space(vsk, true);
+	if (err == -EPIPE && !(msg->msg_flags & MSG_NOSIGNAL) && !sent)
+		send_sig(SIGPIPE, current, 0);
+}
+
 static int ivshm_stream_sendmsg(struct socket *sock, struct msghdr *msg,
 				size_t len)
 {
 	DEFINE_WAIT_FUNC(wait, woken_wake_function);
 	struct sock *sk = sock->sk;
 	struct ivshm_sock *vsk = ivshm_sk(sk);
-	struct ivshm_channel *ch;
-	size_t sent = 0;
+	size_t sent = 0, n;
 	long timeo;
-	s64 space, free;
+	s64 space;
 	int err = 0;
 
 	if (msg->msg_flags & MSG_OOB)
@@ -1223,72 +1495,123 @@ static int ivshm_stream_sendmsg(struct socket *sock, struct msghdr *msg,
 	timeo = sock_sndtimeo(sk, msg->msg_flags & MSG_DONTWAIT);
 	add_wait_queue(sk_sleep(sk), &wait);
 	while (sent < len) {
-		if (vsk->reset_err) {
-			err = -vsk->reset_err;
-			break;
-		}
-		if (sk->sk_err) {
-			err = sock_error(sk);
-			break;
-		}
-		if (sk->sk_shutdown & SEND_SHUTDOWN) {
-			err = -EPIPE;
-			break;
-		}
-		if (sk->sk_state != TCP_ESTABLISHED || !vsk->dev) {
-			err = -ENOTCONN;
-			break;
-		}
-		space = ivshm_tx_free(vsk);
-		if (space == -ECONNRESET) {
-			ivshm_reset(vsk, ECONNRESET);
-			err = -ECONNRESET;
-			break;
-		}
+		space = ivshm_tx_wait(vsk, 1, &timeo, &wait);
 		if (space < 0) {
 			err = space;
 			break;
 		}
-		if (!space) {
-			if (timeo && ivshm_busy_tx(vsk))
-				continue;
-			ivshm_want_space(vsk, true);
-			if (ivshm_tx_free(vsk))
-				continue;
-			err = ivshm_wait(sk, &wait, &timeo);
-			if (err)
-				break;
-			continue;
-		}
-		ch = ivshm_tx_chan(vsk);
-		if (vsk->want_space)
-			ivshm_want_space(vsk, false);
-		free = space;
-		space = min_t(size_t, space, len - sent);
-		err = ivshm_ring_write(vsk, &msg->msg_iter, space);
+		n = min_t(size_t, space, len - sent);
+		err = ivshm_ring_write(vsk, vsk->tx.pos, &msg->msg_iter, n);
 		if (err)
 			break;
-		smp_wmb();	/* data before head */
-		vsk->tx.pos += space;
-		ivshm_wr64(&ch->head, vsk->tx.pos);
-		ivshm_wr32(&ch->head_touch, ++vsk->tx_touch);
-		ivshm_wr32(&ch->data_size, vsk->tx.size - free + space);
-		sent += space;
-		smp_mb();	/* head before the receiver's wait flag */
-		if (ivshm_rd32(&ch->recv_waiting))
-			ivshm_ring_doorbell(vsk->dev, vsk->peer);
-		else
-			atomic64_inc(&vsk->dev->stats.doorbells_suppressed);
+		ivshm_tx_publish(vsk, n, space);
+		sent += n;
 	}
 	remove_wait_queue(sk_sleep(sk), &wait);
-	if (vsk->dev && sk->sk_state == TCP_ESTABLISHED &&
-	    ivshm_tx_free(vsk) == 0)
-		ivshm_want_space(vsk, true);	/* so poll() users get woken */
+	ivshm_send_done(vsk, msg, err, sent);
 	release_sock(sk);
-
-	if (err == -EPIPE && !(msg->msg_flags & MSG_NOSIGNAL) && !sent)
-		send_sig(SIGPIPE, current, 0);
 	return sent ? sent : err;
+}
+
+/* SOCK_SEQPACKET: the bytes a record of @len payload bytes takes. */
+static u32 ivshm_record_bytes(u32 len)
+{
+	return sizeof(struct ivshm_record) + round_up(len, IVSHM_REC_ALIGN);
+}
+
+/* Writes one record of @len bytes from @iter (NULL: no payload). */
+static int ivshm_put_record(struct ivshm_sock *vsk, struct iov_iter *iter,
+			    u32 len, u32 flags, s64 space)
+{
+	u64 pos = vsk->tx.pos;
+	int err;
+
+	if (iter && len) {
+		err = ivshm_ring_write(vsk, pos + sizeof(struct ivshm_record),
+				       iter, len);
+		if (err)
+			return err;
+	}
+	ivshm_ring_put_record(vsk, pos, len, flags);
+	ivshm_tx_publish(vsk, ivshm_record_bytes(len), space);
+	return 0;
+}
+
+/* SOCK_SEQPACKET send: a message that fits the ring goes as one record,
+ * written only once there is room for all of it (so a non-blocking send
+ * is all or nothing).  A larger one is cut into records as room appears;
+ * if that is interrupted, the message is abandoned: an ABORT record
+ * follows before anything else, and the receiver drops what it has.
+ */
+static int ivshm_seqpacket_sendmsg(struct socket *sock, struct msghdr *msg,
+				   size_t len)
+{
+	DEFINE_WAIT_FUNC(wait, woken_wake_function);
+	const u32 hdr = sizeof(struct ivshm_record);
+	struct sock *sk = sock->sk;
+	struct ivshm_sock *vsk = ivshm_sk(sk);
+	size_t left = len;
+	u32 n, flags;
+	long timeo;
+	s64 space;
+	int err = 0;
+
+	if (msg->msg_flags & MSG_OOB)
+		return -EOPNOTSUPP;
+	if (len > INT_MAX)
+		return -EMSGSIZE;
+
+	lock_sock(sk);
+	timeo = sock_sndtimeo(sk, msg->msg_flags & MSG_DONTWAIT);
+	add_wait_queue(sk_sleep(sk), &wait);
+	err = ivshm_send_check(vsk);
+	if (err)
+		goto out;
+	if (vsk->tx_msg_open) {
+		space = ivshm_tx_wait(vsk, hdr, &timeo, &wait);
+		if (space < 0) {
+			err = space;
+			goto out;
+		}
+		ivshm_put_record(vsk, NULL, 0, IVSHM_REC_ABORT, space);
+		vsk->tx_msg_open = false;
+	}
+	if (ivshm_record_bytes(len) <= vsk->tx.size) {
+		space = ivshm_tx_wait(vsk, ivshm_record_bytes(len), &timeo,
+				      &wait);
+		if (space < 0)
+			err = space;
+		else
+			err = ivshm_put_record(vsk, &msg->msg_iter, len,
+					       IVSHM_REC_EOR, space);
+		goto out;
+	}
+	if (!timeo) {
+		/* Could never go in one piece without waiting. */
+		err = -EMSGSIZE;
+		goto out;
+	}
+	while (left) {
+		space = ivshm_tx_wait(vsk, hdr + IVSHM_REC_ALIGN, &timeo,
+				      &wait);
+		if (space < 0) {
+			err = space;
+			break;
+		}
+		n = min_t(size_t, left,
+			  round_down(space - hdr, IVSHM_REC_ALIGN));
+		flags = n == left ? IVSHM_REC_EOR : 0;
+		err = ivshm_put_record(vsk, &msg->msg_iter, n, flags, space);
+		if (err)
+			break;
+		left -= n;
+		vsk->tx_msg_open = left != 0;
+	}
+out:
+	remove_wait_queue(sk_sleep(sk), &wait);
+	ivshm_send_done(vsk, msg, err, false);
+	release_sock(sk);
+	return err ? err : len;
 }
 
 static int ivshm_stream_recvmsg(struct socket *sock, struct msghdr *msg,
@@ -1393,6 +1716,203 @@ out:
 	return copied ? copied : err;
 }
 
+/* Consumes @bytes at our tail; rings if the sender waits for room. */
+static void ivshm_rx_consume(struct ivshm_sock *vsk, u32 bytes)
+{
+	struct ivshm_channel *ch = ivshm_rx_chan(vsk);
+
+	smp_mb();	/* data read before tail */
+	vsk->rx.pos += bytes;
+	ivshm_wr64(&ch->tail, vsk->rx.pos);
+	smp_mb();	/* tail before the wait flag */
+	if (ivshm_rd16(&ch->send_waiting))
+		ivshm_ring_doorbell(vsk->dev, vsk->peer);
+}
+
+/* Reads the record at our tail, which must be complete (a sender
+ * publishes whole records).  Returns false for an impossible one.
+ */
+static bool ivshm_next_record(struct ivshm_sock *vsk, s64 avail, u32 *len,
+			      u32 *flags)
+{
+	ivshm_ring_get_record(vsk, vsk->rx.pos, len, flags);
+	if ((*flags & ~IVSHM_REC_FLAGS) ||
+	    *len > vsk->rx.size - sizeof(struct ivshm_record) ||
+	    ivshm_record_bytes(*len) > avail) {
+		ivshm_note_bad(vsk->dev, "record", vsk->rx.index);
+		return false;
+	}
+	return true;
+}
+
+/* Why a receive cannot go on, or 0 (not connected: 1 for EOF). */
+static int ivshm_recv_check(struct ivshm_sock *vsk)
+{
+	struct sock *sk = &vsk->sk;
+
+	if (sk->sk_state == TCP_ESTABLISHED)
+		return 0;
+	if (vsk->reset_err)
+		return -vsk->reset_err;
+	if (sk->sk_err)
+		return sock_error(sk);
+	if (sk->sk_state == TCP_CLOSE && (sk->sk_shutdown & RCV_SHUTDOWN))
+		return 1;
+	return -ENOTCONN;
+}
+
+/* SOCK_SEQPACKET receive: one message per call, MSG_EOR when its end was
+ * reached, MSG_TRUNC when it did not fit (the rest is dropped).  A message
+ * larger than the ring arrives in records and is copied as they come.
+ * With MSG_TRUNC in @flags the message's full length is returned.
+ */
+static int ivshm_seqpacket_recvmsg(struct socket *sock, struct msghdr *msg,
+				   size_t len, int flags)
+{
+	DEFINE_WAIT_FUNC(wait, woken_wake_function);
+	const u32 hdr = sizeof(struct ivshm_record);
+	struct sock *sk = sock->sk;
+	struct ivshm_sock *vsk = ivshm_sk(sk);
+	bool peek = flags & MSG_PEEK;
+	size_t copied = 0, msglen = 0, n;
+	bool eor = false, trunc = false;
+	u32 rlen, rflags, state;
+	long timeo;
+	s64 avail;
+	int err;
+
+	if (flags & MSG_OOB)
+		return -EOPNOTSUPP;
+
+	lock_sock(sk);
+	err = ivshm_recv_check(vsk);
+	if (err) {
+		err = err > 0 ? 0 : err;
+		goto out;
+	}
+	timeo = sock_rcvtimeo(sk, flags & MSG_DONTWAIT);
+	add_wait_queue(sk_sleep(sk), &wait);
+	for (;;) {
+		if (vsk->reset_err || sk->sk_err) {
+			err = vsk->reset_err ? -vsk->reset_err : sock_error(sk);
+			break;
+		}
+		if (!vsk->dev)
+			break;
+		state = ivshm_rx_state(vsk);
+		avail = ivshm_rx_avail(vsk);
+		if (avail < 0 || state == IVSHM_SEND_RESET) {
+			ivshm_reset(vsk, ECONNRESET);
+			err = -ECONNRESET;
+			break;
+		}
+		if (avail >= hdr) {
+			if (!ivshm_next_record(vsk, avail, &rlen, &rflags)) {
+				ivshm_reset(vsk, ECONNRESET);
+				err = -ECONNRESET;
+				break;
+			}
+			if (vsk->want_data)
+				ivshm_want_data(vsk, false);
+			if (rflags & IVSHM_REC_ABORT) {
+				/* The sender gave up on this message. */
+				ivshm_rx_consume(vsk, hdr);
+				iov_iter_revert(&msg->msg_iter, copied);
+				copied = 0;
+				msglen = 0;
+				trunc = false;
+				vsk->rx_in_msg = false;
+				vsk->rx_discard = false;
+				continue;
+			}
+			n = 0;
+			if (!vsk->rx_discard) {
+				n = min_t(size_t, rlen, len - copied);
+				err = ivshm_ring_read(vsk, vsk->rx.pos + hdr,
+						      &msg->msg_iter, n);
+				if (err)
+					break;	/* nothing consumed */
+				copied += n;
+				msglen += rlen;
+				trunc |= n < rlen;
+			}
+			if (peek) {
+				eor = rflags & IVSHM_REC_EOR;
+				break;
+			}
+			ivshm_rx_consume(vsk, ivshm_record_bytes(rlen));
+			if (rflags & IVSHM_REC_EOR) {
+				if (vsk->rx_discard) {
+					vsk->rx_discard = false;
+					continue;	/* now the next message */
+				}
+				eor = true;
+				break;
+			}
+			continue;
+		}
+		if (state == IVSHM_SEND_SHUTDOWN ||
+		    (sk->sk_shutdown & RCV_SHUTDOWN))
+			break;
+		if (timeo && ivshm_busy_rx(vsk, 0, state))
+			continue;
+		ivshm_want_data(vsk, true);
+		if (ivshm_rx_avail(vsk) > 0)
+			continue;
+		err = ivshm_wait(sk, &wait, &timeo);
+		if (err)
+			break;
+	}
+	remove_wait_queue(sk_sleep(sk), &wait);
+	if (vsk->dev && sk->sk_state == TCP_ESTABLISHED)
+		ivshm_want_data(vsk, true);
+	if (!peek) {
+		/* Cut short: what is left of this message comes next, or is
+		 * dropped if it no longer fits.
+		 */
+		vsk->rx_in_msg = !eor && (copied || msglen || vsk->rx_in_msg);
+		if (trunc && !eor)
+			vsk->rx_discard = true;
+	}
+	if (eor || copied || msglen) {
+		if (eor)
+			msg->msg_flags |= MSG_EOR;
+		if (trunc)
+			msg->msg_flags |= MSG_TRUNC;
+		err = (flags & MSG_TRUNC) ? msglen : copied;
+	}
+out:
+	release_sock(sk);
+	return err;
+}
+
+/* Bytes of the next message present in a SOCK_SEQPACKET ring. */
+static s64 ivshm_seqpacket_inq(struct ivshm_sock *vsk)
+{
+	const u32 hdr = sizeof(struct ivshm_record);
+	s64 avail = ivshm_rx_avail(vsk), bytes = 0;
+	u64 pos = vsk->rx.pos, end;
+	u32 rlen, rflags;
+
+	if (avail <= 0)
+		return avail;
+	end = pos + avail;
+	/* Bounded: each record takes at least a header. */
+	while (end - pos >= hdr) {
+		ivshm_ring_get_record(vsk, pos, &rlen, &rflags);
+		if (rlen > vsk->rx.size || ivshm_record_bytes(rlen) > end - pos)
+			break;
+		if (rflags & IVSHM_REC_ABORT)
+			bytes = 0;
+		else
+			bytes += rlen;
+		pos += ivshm_record_bytes(rlen);
+		if (rflags & IVSHM_REC_EOR)
+			break;
+	}
+	return bytes;
+}
+
 /* poll() for a connected socket.  Under lock_sock(). */
 static __poll_t ivshm_poll_channels(struct ivshm_sock *vsk)
 {
@@ -1413,7 +1933,7 @@ static __poll_t ivshm_poll_channels(struct ivshm_sock *vsk)
 			if (sk->sk_shutdown & SEND_SHUTDOWN)
 				mask |= EPOLLHUP;
 		}
-		if (avail > 0)
+		if (avail > 0 && avail >= sock_rcvlowat(sk, 0, INT_MAX))
 			mask |= EPOLLIN | EPOLLRDNORM;
 		if ((mask & EPOLLIN) || asked)
 			break;
@@ -1487,18 +2007,30 @@ static int ivshm_shutdown(struct socket *sock, int how)
 	mode = how + 1;
 
 	lock_sock(sk);
+	if (sk->sk_type == SOCK_DGRAM) {
+		if (sock->state != SS_CONNECTED) {
+			err = -ENOTCONN;
+			goto out;
+		}
+		sk->sk_shutdown |= mode;
+		sk->sk_state_change(sk);
+		goto out;
+	}
+	if (sk->sk_state == TCP_LISTEN) {
+		/* As in TCP: SHUT_RD stops listening, SHUT_WR does nothing. */
+		if (mode & RCV_SHUTDOWN) {
+			ivshm_stop_listening(vsk);
+			sk->sk_state_change(sk);
+		}
+		goto out;
+	}
 	if (sk->sk_state != TCP_ESTABLISHED) {
 		err = -ENOTCONN;
 		goto out;
 	}
 	sk->sk_shutdown |= mode;
-	if ((mode & SEND_SHUTDOWN) && vsk->dev) {
-		if (vsk->tx_state == IVSHM_SEND_OPEN) {
-			smp_wmb();	/* data (head) before EOF */
-			ivshm_set_tx_state(vsk, IVSHM_SEND_SHUTDOWN);
-			ivshm_ring_doorbell(vsk->dev, vsk->peer);
-		}
-	}
+	if (mode & SEND_SHUTDOWN)
+		ivshm_send_eof(vsk);
 	sk->sk_state_change(sk);
 out:
 	release_sock(sk);
@@ -1557,14 +2089,29 @@ static int ivshm_ioctl(struct socket *sock, unsigned int cmd,
 		return err ? err : put_user(peer, (u32 __user *)arg);
 	case SIOCINQ:
 	case SIOCOUTQ:
+		if (sk->sk_type == SOCK_DGRAM) {
+			struct sk_buff *skb;
+
+			/* The next datagram's size; nothing waits to go out. */
+			spin_lock_bh(&sk->sk_receive_queue.lock);
+			skb = skb_peek(&sk->sk_receive_queue);
+			if (skb && cmd == SIOCINQ)
+				n = skb->len;
+			spin_unlock_bh(&sk->sk_receive_queue.lock);
+			return put_user((int)n, uarg);
+		}
 		lock_sock(sk);
 		if (sk->sk_state == TCP_LISTEN) {
 			release_sock(sk);
 			return -EINVAL;
 		}
 		if (sk->sk_state == TCP_ESTABLISHED && vsk->dev) {
-			n = cmd == SIOCINQ ? ivshm_rx_avail(vsk) :
-			    ivshm_tx_free(vsk);
+			if (cmd == SIOCOUTQ)
+				n = ivshm_tx_free(vsk);
+			else if (sk->sk_type == SOCK_SEQPACKET)
+				n = ivshm_seqpacket_inq(vsk);
+			else
+				n = ivshm_rx_avail(vsk);
 			if (n < 0)
 				n = 0;
 			else if (cmd == SIOCOUTQ)
@@ -1577,16 +2124,78 @@ static int ivshm_ioctl(struct socket *sock, unsigned int cmd,
 	}
 }
 
+/* Options at our level (the family number, as for AF_VSOCK).  Connection
+ * options do not apply to datagram sockets: ENOPROTOOPT, like any option
+ * a socket does not have.
+ */
 static int ivshm_setsockopt(struct socket *sock, int level, int optname,
 			    sockptr_t optval, unsigned int optlen)
 {
-	return -ENOPROTOOPT;
+	struct sock *sk = sock->sk;
+	u64 ms;
+
+	if (level != family || sk->sk_type == SOCK_DGRAM)
+		return -ENOPROTOOPT;
+	switch (optname) {
+	case IVSHMEM_CONNECT_TIMEOUT_MS:
+		if (optlen < sizeof(ms))
+			return -EINVAL;
+		if (copy_from_sockptr(&ms, optval, sizeof(ms)))
+			return -EFAULT;
+		if (!ms || ms > UINT_MAX)
+			return -EINVAL;
+		lock_sock(sk);
+		ivshm_sk(sk)->connect_timeout_ms = ms;
+		release_sock(sk);
+		return 0;
+	default:
+		return -ENOPROTOOPT;
+	}
 }
 
 static int ivshm_getsockopt(struct socket *sock, int level, int optname,
 			    char __user *optval, int __user *optlen)
 {
-	return -ENOPROTOOPT;
+	struct sock *sk = sock->sk;
+	struct ivshm_sock *vsk = ivshm_sk(sk);
+	struct ivshmem_peer_info info;
+	const void *val;
+	int len, size;
+	u64 ms;
+
+	if (level != family || sk->sk_type == SOCK_DGRAM)
+		return -ENOPROTOOPT;
+	if (get_user(len, optlen))
+		return -EFAULT;
+	switch (optname) {
+	case IVSHMEM_CONNECT_TIMEOUT_MS:
+		ms = READ_ONCE(vsk->connect_timeout_ms);
+		val = &ms;
+		size = sizeof(ms);
+		break;
+	case IVSHMEM_PEER_INFO:
+		memset(&info, 0, sizeof(info));
+		lock_sock(sk);
+		if (sk->sk_state != TCP_ESTABLISHED) {
+			release_sock(sk);
+			return -ENOTCONN;
+		}
+		info.peer = vsk->remote.sivshm_peer;
+		info.pid = vsk->peer_pid;
+		info.port = vsk->remote.sivshm_port;
+		info.region = vsk->remote.sivshm_region;
+		release_sock(sk);
+		val = &info;
+		size = sizeof(info);
+		break;
+	default:
+		return -ENOPROTOOPT;
+	}
+	if (len < size)
+		return -EINVAL;
+	if (copy_to_user(optval, val, size) || put_user(size, optlen))
+		return -EFAULT;
+	return 0;
 }
 
 static const struct proto_ops ivshm_stream_ops_template = {
@@ -1609,6 +2218,315 @@ static const struct proto_ops ivshm_stream_ops_template = {
 	.sendpage = sock_no_sendpage,
 };
 
+/* ---- datagrams ---- */
+
+/* Where a received datagram came from, kept in skb->cb. */
+struct ivshm_dgram_cb {
+	u32 peer;
+	u32 port;
+	u16 region;
+};
+
+static struct ivshm_dgram_cb *ivshm_dgram_cb(struct sk_buff *skb)
+{
+	BUILD_BUG_ON(sizeof(struct ivshm_dgram_cb) > sizeof(skb->cb));
+	return (struct ivshm_dgram_cb *)skb->cb;
+}
+
+/* The datagram socket on @port of region @index that takes datagrams
+ * from @src_peer:@src_port, with a reference; NULL if there is none.
+ */
+static struct sock *ivshm_find_dgram(u32 port, unsigned int index,
+				     u32 src_peer, u32 src_port)
+{
+	struct sock *found = NULL;
+	struct ivshm_sock *vsk;
+
+	spin_lock_bh(&ivshm_bind_lock);
+	hlist_for_each_entry(vsk, ivshm_bind_bucket(port), bind_node) {
+		if (vsk->local.sivshm_port != port ||
+		    vsk->sk.sk_type != SOCK_DGRAM)
+			continue;
+		if (vsk->local.sivshm_region != IVSHMEM_REGION_ANY &&
+		    vsk->local.sivshm_region != index)
+			break;
+		if (vsk->dgram_connected &&
+		    (vsk->remote.sivshm_peer != src_peer ||
+		     vsk->remote.sivshm_port != src_port ||
+		     vsk->remote.sivshm_region != index))
+			break;
+		found = &vsk->sk;
+		sock_hold(found);
+		break;
+	}
+	spin_unlock_bh(&ivshm_bind_lock);
+	return found;
+}
+
+/**
+ * ivshm_dgram_deliver() - hand a received datagram to its socket
+ * @dev: the region it came over
+ * @src_peer: the sending guest
+ * @src_port: the sending socket's port
+ * @dst_port: the destination port
+ * @skb: the payload; consumed
+ *
+ * Without a socket for it, or with that socket's receive buffer full, the
+ * datagram is dropped and counted.
+ */
+void ivshm_dgram_deliver(struct ivshm_dev *dev, u32 src_peer, u32 src_port,
+			 u32 dst_port, struct sk_buff *skb)
+{
+	struct ivshm_dgram_cb *cb = ivshm_dgram_cb(skb);
+	struct sock *sk;
+
+	sk = ivshm_find_dgram(dst_port, dev->index, src_peer, src_port);
+	if (!sk) {
+		atomic64_inc(&dev->stats.dgram_dropped_no_socket);
+		kfree_skb(skb);
+		return;
+	}
+	cb->peer = src_peer;
+	cb->port = src_port;
+	cb->region = dev->index;
+	if (sock_queue_rcv_skb(sk, skb) < 0) {
+		atomic64_inc(&dev->stats.dgram_dropped_rcvbuf);
+		kfree_skb(skb);
+	}
+	sock_put(sk);
+}
+
+/* A datagram to our own guest: straight into the receiving socket. */
+static int ivshm_dgram_local(struct ivshm_dev *dev, u32 src_port,
+			     u32 dst_port, struct msghdr *msg, size_t len)
+{
+	struct sk_buff *skb = alloc_skb(len, GFP_KERNEL);
+
+	if (!skb)
+		return -ENOBUFS;
+	if (!copy_from_iter_full(skb_put(skb, len), len, &msg->msg_iter)) {
+		kfree_skb(skb);
+		return -EFAULT;
+	}
+	atomic64_inc(&dev->stats.dgram_sent);
+	atomic64_inc(&dev->stats.dgram_received);
+	ivshm_dgram_deliver(dev, dev->self, src_port, dst_port, skb);
+	return 0;
+}
+
+/* Checks a datagram destination; fills @dst. */
+static int ivshm_dgram_dest(struct sockaddr *uaddr, int len,
+			    struct sockaddr_ivshmem *dst)
+{
+	struct sockaddr_ivshmem *addr;
+	int err;
+
+	err = ivshm_check_addr(uaddr, len, &addr);
+	if (err)
+		return err;
+	if (addr->sivshm_port == IVSHMEM_PORT_ANY ||
+	    addr->sivshm_peer == IVSHMEM_PEER_ANY)
+		return -EINVAL;
+	*dst = *addr;
+	return 0;
+}
+
+static int ivshm_dgram_sendmsg(struct socket *sock, struct msghdr *msg,
+			       size_t len)
+{
+	struct sock *sk = sock->sk;
+	struct ivshm_sock *vsk = ivshm_sk(sk);
+	struct sockaddr_ivshmem dst;
+	struct ivshm_dev *dev;
+	u32 src_port;
+	long timeo;
+	int err;
+
+	if (msg->msg_flags & MSG_OOB)
+		return -EOPNOTSUPP;
+	if (msg->msg_name) {
+		err = ivshm_dgram_dest(msg->msg_name, msg->msg_namelen, &dst);
+		if (err)
+			return err;
+	}
+	if (len > IVSHMEM_DGRAM_MAX)
+		return -EMSGSIZE;
+
+	lock_sock(sk);
+	err = 0;
+	if (!msg->msg_name) {
+		if (vsk->dgram_connected)
+			dst = vsk->remote;
+		else
+			err = -EDESTADDRREQ;
+	}
+	if (!err && (sk->sk_shutdown & SEND_SHUTDOWN))
+		err = -EPIPE;
+	if (!err && !vsk->bound)
+		err = ivshm_bind_port(vsk, IVSHMEM_PORT_ANY);
+	src_port = vsk->local.sivshm_port;
+	release_sock(sk);
+	if (err)
+		return err;
+	timeo = sock_sndtimeo(sk, msg->msg_flags & MSG_DONTWAIT);
+
+	mutex_lock(&ivshm_devices_mutex);
+	dev = ivshm_dev_get_by_index(dst.sivshm_region);
+	if (!dev) {
+		mutex_unlock(&ivshm_devices_mutex);
+		return -ENETUNREACH;
+	}
+	if (dst.sivshm_peer == dev->self) {
+		err = ivshm_dgram_local(dev, src_port, dst.sivshm_port, msg,
+					len);
+		mutex_unlock(&ivshm_devices_mutex);
+		return err ? err : len;
+	}
+	if (dst.sivshm_peer >= IVSHM_MAX_PEERS) {
+		mutex_unlock(&ivshm_devices_mutex);
+		return -EHOSTUNREACH;
+	}
+	/* Holding the device's datagram users keeps it here. */
+	ivshm_dgram_hold(dev);
+	mutex_unlock(&ivshm_devices_mutex);
+	err = ivshm_dgram_xmit(dev, dst.sivshm_peer, src_port,
+			       dst.sivshm_port, &msg->msg_iter, len, &timeo);
+	ivshm_dgram_unhold(dev);
+	if (err == -ERESTARTSYS)
+		err = sock_intr_errno(timeo);
+	return err ? err : len;
+}
+
+static int ivshm_dgram_recvmsg(struct socket *sock, struct msghdr *msg,
+			       size_t len, int flags)
+{
+	struct sock *sk = sock->sk;
+	struct ivshm_dgram_cb *cb;
+	struct sk_buff *skb;
+	size_t copied;
+	int err;
+
+	if (flags & MSG_OOB)
+		return -EOPNOTSUPP;
+	skb = skb_recv_datagram(sk, flags, &err);
+	if (!skb)
+		return err;
+	copied = min_t(size_t, skb->len, len);
+	if (copied < skb->len)
+		msg->msg_flags |= MSG_TRUNC;
+	err = skb_copy_datagram_msg(skb, 0, msg, copied);
+	if (!err) {
+		cb = ivshm_dgram_cb(skb);
+		if (msg->msg_name) {
+			DECLARE_SOCKADDR(struct sockaddr_ivshmem *, addr,
+					 msg->msg_name);
+
+			ivshm_init_addr(addr);
+			addr->sivshm_port = cb->port;
+			addr->sivshm_peer = cb->peer;
+			addr->sivshm_region = cb->region;
+			msg->msg_namelen = sizeof(*addr);
+		}
+		err = (flags & MSG_TRUNC) ? skb->len : copied;
+	}
+	skb_free_datagram(sk, skb);
+	return err;
+}
+
+/* connect() on a datagram socket: sets (or, with AF_UNSPEC, clears) the
+ * default destination, which is then the only source accepted.
+ */
+static int ivshm_dgram_connect(struct socket *sock, struct sockaddr *uaddr,
+			       int len, int flags)
+{
+	struct sock *sk = sock->sk;
+	struct ivshm_sock *vsk = ivshm_sk(sk);
+	struct sockaddr_ivshmem dst;
+	struct ivshm_dev *dev;
+	int err;
+
+	if (len >= (int)sizeof(sa_family_t) && uaddr->sa_family == AF_UNSPEC) {
+		lock_sock(sk);
+		spin_lock_bh(&ivshm_bind_lock);
+		vsk->dgram_connected = false;
+		ivshm_init_addr(&vsk->remote);
+		spin_unlock_bh(&ivshm_bind_lock);
+		sock->state = SS_UNCONNECTED;
+		sk->sk_state = TCP_CLOSE;
+		release_sock(sk);
+		return 0;
+	}
+	err = ivshm_dgram_dest(uaddr, len, &dst);
+	if (err)
+		return err;
+	mutex_lock(&ivshm_devices_mutex);
+	dev = ivshm_dev_get_by_index(dst.sivshm_region);
+	if (!dev)
+		err = -ENETUNREACH;
+	else if (dst.sivshm_peer != dev->self &&
+		 !ivshm_peer_active(dev, dst.sivshm_peer, NULL))
+		err = -EHOSTUNREACH;
+	else
+		dst.sivshm_region = dev->index;
+	mutex_unlock(&ivshm_devices_mutex);
+	if (err)
+		return err;
+
+	lock_sock(sk);
+	if (!vsk->bound)
+		err = ivshm_bind_port(vsk, IVSHMEM_PORT_ANY);
+	if (!err) {
+		spin_lock_bh(&ivshm_bind_lock);
+		vsk->remote = dst;
+		vsk->dgram_connected = true;
+		spin_unlock_bh(&ivshm_bind_lock);
+		sock->state = SS_CONNECTED;
+		sk->sk_state = TCP_ESTABLISHED;
+	}
+	release_sock(sk);
+	return err;
+}
+
+static const struct proto_ops ivshm_dgram_ops_template = {
+	.owner = THIS_MODULE,
+	.release = ivshm_release,
+	.bind = ivshm_bind,
+	.connect = ivshm_dgram_connect,
+	.socketpair = sock_no_socketpair,
+	.accept = sock_no_accept,
+	.getname = ivshm_getname,
+	.poll = datagram_poll,
+	.ioctl = ivshm_ioctl,
+	.listen = sock_no_listen,
+	.shutdown = ivshm_shutdown,
+	.setsockopt = ivshm_setsockopt,
+	.getsockopt = ivshm_getsockopt,
+	.sendmsg = ivshm_dgram_sendmsg,
+	.recvmsg = ivshm_dgram_recvmsg,
+	.mmap = sock_no_mmap,
+	.sendpage = sock_no_sendpage,
+};
+
+static const struct proto_ops ivshm_seqpacket_ops_template = {
+	.owner = THIS_MODULE,
+	.release = ivshm_release,
+	.bind = ivshm_bind,
+	.connect = ivshm_connect,
+	.socketpair = sock_no_socketpair,
+	.accept = ivshm_accept,
+	.getname = ivshm_getname,
+	.poll = ivshm_poll,
+	.ioctl = ivshm_ioctl,
+	.listen = ivshm_listen,
+	.shutdown = ivshm_shutdown,
+	.setsockopt = ivshm_setsockopt,
+	.getsockopt = ivshm_getsockopt,
+	.sendmsg = ivshm_seqpacket_sendmsg,
+	.recvmsg = ivshm_seqpacket_recvmsg,
+	.mmap = sock_no_mmap,
+	.sendpage = sock_no_sendpage,
+};
+
 static int ivshm_create(struct net *net, struct socket *sock, int protocol,
 			int kern)
 {
@@ -1619,6 +2537,12 @@ static int ivshm_create(struct net *net, struct socket *sock, int protocol,
 	switch (sock->type) {
 	case SOCK_STREAM:
 		sock->ops = ivshm_stream_ops;
+		break;
+	case SOCK_SEQPACKET:
+		sock->ops = ivshm_seqpacket_ops;
+		break;
+	case SOCK_DGRAM:
+		sock->ops = ivshm_dgram_ops;
 		break;
 	default:
 		return -ESOCKTNOSUPPORT;
@@ -1634,9 +2558,28 @@ static struct net_proto_family ivshm_family_ops = {
 	.owner = THIS_MODULE,
 };
 
+/* A writable copy of a const ops template, given the run-time family. */
+static const struct proto_ops *ivshm_ops_copy(const struct proto_ops *tmpl)
+{
+	void *ops = kmemdup(tmpl, sizeof(*tmpl), GFP_KERNEL);
+
+	if (ops)
+		*(int *)(ops + offsetof(typeof(*tmpl), family)) = family;
+	return ops;
+}
+
+static void ivshm_ops_free(void)
+{
+	kfree(ivshm_stream_ops);
+	kfree(ivshm_seqpacket_ops);
+	kfree(ivshm_dgram_ops);
+	ivshm_stream_ops = NULL;
+	ivshm_seqpacket_ops = NULL;
+	ivshm_dgram_ops = NULL;
+}
+
 int ivshm_sock_init(void)
 {
-	void *ops;
 	int err;
 
 	if (family <= 0 || family >= AF_MAX) {
@@ -1650,14 +2593,19 @@ int ivshm_sock_init(void)
 		       IVSHM_BLOCK_SIZE);
 		return -EINVAL;
 	}
-	/* A writable copy of the const template, given the run-time family. */
-	ops = kmemdup(&ivshm_stream_ops_template,
-		      sizeof(ivshm_stream_ops_template), GFP_KERNEL);
-	if (!ops)
-		return -ENOMEM;
-	*(int *)(ops + offsetof(typeof(ivshm_stream_ops_template), family)) =
-		family;
-	ivshm_stream_ops = ops;
+	if (ivshm_dgram_channel_size < ivshm_dgram_min_channel() ||
+	    !IS_ALIGNED(ivshm_dgram_channel_size, IVSHM_BLOCK_SIZE)) {
+		pr_err("af_ivshmem: dgram_channel_size must be a multiple of %u, at least %u\n",
+		       IVSHM_BLOCK_SIZE, ivshm_dgram_min_channel());
+		return -EINVAL;
+	}
+	ivshm_stream_ops = ivshm_ops_copy(&ivshm_stream_ops_template);
+	ivshm_seqpacket_ops = ivshm_ops_copy(&ivshm_seqpacket_ops_template);
+	ivshm_dgram_ops = ivshm_ops_copy(&ivshm_dgram_ops_template);
+	if (!ivshm_stream_ops || !ivshm_seqpacket_ops || !ivshm_dgram_ops) {
+		err = -ENOMEM;
+		goto free_ops;
+	}
 	ivshm_family_ops.family = family;
 	err = proto_register(&ivshm_proto, 0);
 	if (err)
@@ -1671,7 +2619,7 @@ int ivshm_sock_init(void)
 	}
 	return 0;
 free_ops:
-	kfree(ivshm_stream_ops);
+	ivshm_ops_free();
 	return err;
 }
 
@@ -1679,5 +2627,5 @@ void ivshm_sock_exit(void)
 {
 	sock_unregister(family);
 	proto_unregister(&ivshm_proto);
-	kfree(ivshm_stream_ops);
+	ivshm_ops_free();
 }
