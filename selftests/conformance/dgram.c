@@ -518,26 +518,12 @@ static void unspec_server(struct conf_ctx *ctx)
 
 #define DROPS	5
 
+static uint64_t read_stat(const char *name);
+
 /* The receiving guest's dgram_dropped_no_socket counter. */
 static uint64_t read_dropped(void)
 {
-	glob_t g;
-	FILE *f;
-	unsigned long long v;
-	char path[4096];
-
-	if (glob(STATS_GLOB "dgram_dropped_no_socket", 0, NULL, &g) ||
-	    !g.gl_pathc)
-		conf_fail("no %sdgram_dropped_no_socket", STATS_GLOB);
-	snprintf(path, sizeof(path), "%s", g.gl_pathv[0]);
-	globfree(&g);
-	f = fopen(path, "r");
-	if (!f)
-		conf_fail("%s: %s", path, strerror(errno));
-	if (fscanf(f, "%llu", &v) != 1)
-		conf_fail("%s: not a number", path);
-	fclose(f);
-	return v;
+	return read_stat("dgram_dropped_no_socket");
 }
 
 static void drop_client(struct conf_ctx *ctx)
@@ -935,6 +921,134 @@ static void shutnc_client(struct conf_ctx *ctx)
 
 /* ------------------------------------------------------------------ */
 
+static uint64_t read_stat(const char *name)
+{
+	char pattern[256], path[4096];
+	unsigned long long v;
+	glob_t g;
+	FILE *f;
+
+	snprintf(pattern, sizeof(pattern), STATS_GLOB "%s", name);
+	if (glob(pattern, 0, NULL, &g) || !g.gl_pathc)
+		conf_fail("no %s", pattern);
+	snprintf(path, sizeof(path), "%s", g.gl_pathv[0]);
+	globfree(&g);
+	f = fopen(path, "r");
+	if (!f)
+		conf_fail("%s: %s", path, strerror(errno));
+	if (fscanf(f, "%llu", &v) != 1)
+		conf_fail("%s: not a number", path);
+	fclose(f);
+	return v;
+}
+
+static void typed_client(struct conf_ctx *ctx)
+{
+	int fd = dg_bound(ctx, CLI(ctx, 0));
+	int i;
+
+	ctl_expect(ctx, "BOUND");
+	for (i = 0; i < DROPS; i++)
+		send_dgram(ctx, fd, SRV(ctx, 3), 20, 140 + i);
+	send_dgram(ctx, fd, SRV(ctx, 0), 21, 149);
+	ctl_expect(ctx, "DONE");
+	close(fd);
+}
+
+static void typed_server(struct conf_ctx *ctx)
+{
+	int st = conf_listen(ctx, SOCK_STREAM, SRV(ctx, 3), 4);
+	int sq = conf_listen(ctx, SOCK_SEQPACKET, SRV(ctx, 3), 4);
+	uint64_t before = read_stat("dgram_dropped_no_socket"), after;
+	uint64_t deadline;
+	int fd = dg_bound(ctx, SRV(ctx, 0));
+	struct pollfd pfd[2] = {
+		{ .fd = st, .events = POLLIN },
+		{ .fd = sq, .events = POLLIN },
+	};
+
+	ctl_send(ctx, "BOUND");
+	expect_dgram(ctx, fd, 21, 149, CLI(ctx, 0));
+	deadline = now_ms() + 2000;
+	while ((after = read_stat("dgram_dropped_no_socket")) <
+	       before + DROPS && now_ms() < deadline)
+		usleep(20000);
+	CHECK_EQ(after - before, DROPS);
+	/* The listeners saw nothing. */
+	CHECK_EQ(CHECK_OK(poll(pfd, 2, 0)), 0);
+	ctl_send(ctx, "DONE");
+	close(fd);
+	close(st);
+	close(sq);
+}
+
+/* ------------------------------------------------------------------ */
+
+#define FLOOD		200
+#define FLOOD_LEN	1000
+
+static void flood_client(struct conf_ctx *ctx)
+{
+	int fd = dg_bound(ctx, CLI(ctx, 0));
+	char buf[FLOOD_LEN];
+	uint32_t i;
+
+	ctl_expect(ctx, "BOUND");
+	for (i = 0; i < FLOOD; i++) {
+		fill_pattern(buf, sizeof(buf), 2000 + i, 0);
+		memcpy(buf, &i, sizeof(i));
+		CHECK_EQ(CHECK_OK(dg_sendto(ctx, fd, SRV(ctx, 0), buf,
+					    sizeof(buf), 0)), FLOOD_LEN);
+	}
+	ctl_send(ctx, "SENT");
+	ctl_expect(ctx, "DONE");
+	close(fd);
+}
+
+static void flood_server(struct conf_ctx *ctx)
+{
+	int fd = dg_socket(ctx);
+	struct sockaddr_ivshmem addr = conf_addr(ctx, IVSHMEM_PEER_ANY,
+						 SRV(ctx, 0));
+	int rcvbuf = 4096;	/* the kernel's minimum: a few datagrams */
+	uint64_t before, dropped = 0, deadline;
+	uint32_t got = 0, no, last = 0;
+	char buf[2 * FLOOD_LEN];
+	ssize_t n;
+
+	CHECK_OK(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
+			    sizeof(rcvbuf)));
+	CHECK_OK(bind(fd, (struct sockaddr *)&addr, sizeof(addr)));
+	before = read_stat("dgram_dropped_rcvbuf");
+	ctl_send(ctx, "BOUND");
+	ctl_expect(ctx, "SENT");
+	/* Every datagram is either received or counted as dropped. */
+	deadline = now_ms() + 10000;
+	while (got + dropped < FLOOD && now_ms() < deadline) {
+		while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) >= 0) {
+			memcpy(&no, buf, sizeof(no));
+			if (n != FLOOD_LEN || no >= FLOOD ||
+			    (got && no <= last) ||
+			    !check_pattern(buf + 4, FLOOD_LEN - 4, 2000 + no,
+					   4))
+				conf_fail("datagram %u received: %zd bytes, number %u after %u",
+					  got, n, no, last);
+			last = no;
+			got++;
+		}
+		CHECK_EQ(errno, EAGAIN);
+		dropped = read_stat("dgram_dropped_rcvbuf") - before;
+		usleep(20000);
+	}
+	if (got + dropped != FLOOD || !dropped)
+		conf_fail("%u received + %llu counted in dgram_dropped_rcvbuf, expected %d in all, some dropped",
+			  got, (unsigned long long)dropped, FLOOD);
+	ctl_send(ctx, "DONE");
+	close(fd);
+}
+
+/* ------------------------------------------------------------------ */
+
 const struct conf_case conf_dgram_cases[] = {
 	{ "dgram: recvfrom returns the bytes and the sender's address (family, bound port, peer id, region 0, addrlen 16)",
 	  addr_client, addr_server, 0 },
@@ -968,6 +1082,10 @@ const struct conf_case conf_dgram_cases[] = {
 	  unspec_client, unspec_server, 0 },
 	{ "dgram: datagrams to an unbound port are dropped and counted in dgram_dropped_no_socket",
 	  drop_client, drop_server, 0 },
+	{ "dgram: datagrams to a port with only STREAM and SEQPACKET listeners are dropped as unbound",
+	  typed_client, typed_server, 0 },
+	{ "dgram: with a full receive buffer every datagram is received or counted in dgram_dropped_rcvbuf",
+	  flood_client, flood_server, 60 },
 	{ "dgram: MSG_PEEK returns the next datagram and its sender without consuming it",
 	  peek_client, peek_server, 0 },
 	{ "dgram: recv with MSG_DONTWAIT or O_NONBLOCK on an empty socket fails with EAGAIN",

@@ -104,7 +104,7 @@ static void boundaries_server(struct conf_ctx *ctx)
 	int fd = conf_accept_one(ctx, SOCK_SEQPACKET);
 
 	ctl_expect(ctx, "SENT");
-	/* Both are queued: a 64 KiB buffer still gets only the first. */
+	/* Both are queued: a larger buffer still gets only the first. */
 	expect_msg(fd, 100, 1);
 	expect_msg(fd, 200, 2);
 	expect_nothing_queued(fd);
@@ -410,6 +410,7 @@ static void inq_client(struct conf_ctx *ctx)
 {
 	int fd = conf_connect_one(ctx, SOCK_SEQPACKET);
 
+	ctl_expect(ctx, "EMPTY");
 	send_msg(fd, 300, 81, 0);
 	send_msg(fd, 100, 82, 0);
 	ctl_send(ctx, "SENT");
@@ -424,6 +425,7 @@ static void inq_server(struct conf_ctx *ctx)
 
 	CHECK_OK(ioctl(fd, SIOCINQ, &inq));
 	CHECK_EQ(inq, 0);
+	ctl_send(ctx, "EMPTY");
 	ctl_expect(ctx, "SENT");
 	CHECK_OK(ioctl(fd, SIOCINQ, &inq));
 	CHECK_EQ(inq, 300);
@@ -681,6 +683,107 @@ static void names_server(struct conf_ctx *ctx)
 
 /* ------------------------------------------------------------------ */
 
+static void big_trunc_client(struct conf_ctx *ctx)
+{
+	int fd = sp_connect_sndbuf(ctx, SMALL_CHANNEL);
+
+	send_msg(fd, BIG_MSG, 121, 0);
+	send_msg(fd, BIG_MSG, 122, 0);
+	send_msg(fd, 40, 123, 0);
+	ctl_expect(ctx, "DONE");
+	close(fd);
+}
+
+static void big_trunc_server(struct conf_ctx *ctx)
+{
+	int fd = conf_accept_one(ctx, SOCK_SEQPACKET);
+	char buf[1000];
+	int mflags;
+
+	/* Most of each message is not even in the channel yet. */
+	CHECK_EQ(CHECK_OK(recv_flags(fd, buf, sizeof(buf), 0, &mflags)),
+		 sizeof(buf));
+	CHECK(mflags & MSG_TRUNC);
+	CHECK(check_pattern(buf, sizeof(buf), 121, 0));
+	CHECK_EQ(CHECK_OK(recv_flags(fd, buf, sizeof(buf), MSG_TRUNC,
+				     &mflags)), BIG_MSG);
+	CHECK(mflags & MSG_TRUNC);
+	CHECK(check_pattern(buf, sizeof(buf), 122, 0));
+	expect_msg(fd, 40, 123);
+	expect_nothing_queued(fd);
+	ctl_send(ctx, "DONE");
+	close(fd);
+}
+
+/* ------------------------------------------------------------------ */
+
+static void peek_short_server(struct conf_ctx *ctx)
+{
+	int fd = conf_accept_one(ctx, SOCK_SEQPACKET);
+	char buf[10];
+	int mflags;
+
+	CHECK_EQ(CHECK_OK(recv_flags(fd, buf, sizeof(buf), MSG_PEEK,
+				     &mflags)), 10);
+	CHECK(mflags & MSG_TRUNC);
+	CHECK(check_pattern(buf, sizeof(buf), 41, 0));
+	/* Nothing was discarded: the whole message is still there. */
+	expect_msg(fd, 50, 41);
+	expect_msg(fd, 7, 42);
+	ctl_send(ctx, "DONE");
+	close(fd);
+}
+
+/* ------------------------------------------------------------------ */
+
+static void epipe_client(struct conf_ctx *ctx)
+{
+	int fd = conf_connect_one(ctx, SOCK_SEQPACKET);
+	char c;
+
+	CHECK_EQ(CHECK_OK(recv(fd, &c, 1, 0)), 0);
+	CHECK_ERR(send(fd, "x", 1, MSG_NOSIGNAL), EPIPE);
+	close(fd);
+}
+
+static void epipe_server(struct conf_ctx *ctx)
+{
+	close(conf_accept_one(ctx, SOCK_SEQPACKET));
+}
+
+/* ------------------------------------------------------------------ */
+
+static void scatter_client(struct conf_ctx *ctx)
+{
+	int fd = conf_connect_one(ctx, SOCK_SEQPACKET);
+
+	send_msg(fd, 60, 131, 0);
+	send_msg(fd, 5, 132, 0);
+	ctl_expect(ctx, "DONE");
+	close(fd);
+}
+
+static void scatter_server(struct conf_ctx *ctx)
+{
+	int fd = conf_accept_one(ctx, SOCK_SEQPACKET);
+	char all[100];
+	struct iovec iov[2] = {
+		{ .iov_base = all, .iov_len = 30 },
+		{ .iov_base = all + 30, .iov_len = 70 },
+	};
+	struct msghdr msg = { .msg_iov = iov, .msg_iovlen = 2 };
+
+	CHECK_EQ(CHECK_OK(recvmsg(fd, &msg, 0)), 60);
+	CHECK(msg.msg_flags & MSG_EOR);
+	CHECK(!(msg.msg_flags & MSG_TRUNC));
+	CHECK(check_pattern(all, 60, 131, 0));
+	expect_msg(fd, 5, 132);
+	ctl_send(ctx, "DONE");
+	close(fd);
+}
+
+/* ------------------------------------------------------------------ */
+
 const struct conf_case conf_seqpacket_cases[] = {
 	{ "seqpacket: sends of 100 and 200 bytes arrive as two messages of 100 and 200 with MSG_EOR",
 	  boundaries_client, boundaries_server, 0 },
@@ -718,5 +821,13 @@ const struct conf_case conf_seqpacket_cases[] = {
 	  refuse_seqpacket_client, refuse_seqpacket_server, 0 },
 	{ "seqpacket: getpeername, getsockname and SO_TYPE of a connected socket",
 	  names_client, names_server, 0 },
+	{ "seqpacket: short buffers on 1 MiB messages over a 16 KiB channel get MSG_TRUNC (full length with the flag), the rest is discarded",
+	  big_trunc_client, big_trunc_server, 180 },
+	{ "seqpacket: MSG_PEEK with a short buffer gets MSG_TRUNC and leaves the message whole",
+	  peek_client, peek_short_server, 0 },
+	{ "seqpacket: send after the peer closed fails with EPIPE",
+	  epipe_client, epipe_server, 0 },
+	{ "seqpacket: recvmsg with iovecs of 30+70 bytes gets one 60-byte message across them",
+	  scatter_client, scatter_server, 0 },
 	{ NULL, NULL, NULL, 0 },
 };
