@@ -31,7 +31,7 @@ KERNEL_SOURCES := $(filter-out %.mod.c,$(wildcard net/ivshmem/*.c net/ivshmem/*.
 	include/uapi/linux/af_ivshmem.h
 
 .PHONY: all deps module tools selftests check run bench lint sparse \
-	checkpatch clean
+	checkpatch docs clean
 
 all: module tools selftests
 
@@ -72,7 +72,12 @@ checkpatch: deps
 sparse: deps
 	$(MAKE) -C "$(KDIR_OF)" M=$(MODDIR) C=2 W=1 modules
 
-lint: checkpatch sparse
+# The design document and the manual pages render without a warning.
+docs: deps
+	python3 -m docutils --halt=warning Documentation/networking/af_ivshmem.rst /dev/null
+	for m in man/*.[1-8]; do groff -man -ww -z "$$m" || exit 1; done
+
+lint: checkpatch sparse docs
 
 check: all
 	@$(TOP)/selftests/run.sh

@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # Peer liveness on two guests in doorbell mode: a guest paused for less
-# than the liveness timeout loses nothing; a guest whose module is
+# than the liveness timeout loses nothing, and a connect to it times out
+# after the socket's connect timeout; a guest whose module is
 # reloaded never sees its predecessor's connections; a guest whose QEMU is
 # killed mid-transfer is declared dead within the timeout plus one second,
 # its peers' readers and writers get ECONNRESET and its channels are
@@ -35,6 +36,16 @@ sleep $((TIMEOUT_MS / 2000))
 "$LAB" qmp vm2 '{"execute": "cont"}' >/dev/null
 expect "vm2 paused for half the timeout: the transfer completes" \
 	"ok bytes=536870912" "$(wait_file vm1 /tmp/pause.out)"
+
+# A connect to a paused guest (shorter than the liveness timeout) gets no
+# answer: ETIMEDOUT after the socket's connect timeout.
+run vm1 "rm -f /tmp/to.out; setsid sh -c \"sleep 0.3; '$NC' -q -w 500 1 5000 \
+	</dev/null >/tmp/to.out 2>&1\" &" >/dev/null
+"$LAB" qmp vm2 '{"execute": "stop"}' >/dev/null
+sleep 1
+"$LAB" qmp vm2 '{"execute": "cont"}' >/dev/null
+expect_match "a connect with IVSHMEM_CONNECT_TIMEOUT_MS 500 to a paused guest fails with ETIMEDOUT" \
+	"connect: ETIMEDOUT" "$(wait_file vm1 /tmp/to.out)"
 
 # vm1 reloads its module: vm2's socket to the old vm1 is reset, and never
 # reaches the new one.

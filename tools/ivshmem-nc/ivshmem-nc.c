@@ -2,14 +2,15 @@
 /*
  * ivshmem-nc: netcat for AF_IVSHMEM.
  *
- *   ivshmem-nc [-r REGION] PEER PORT       connect, then relay
- *   ivshmem-nc -l [-r REGION] PORT         accept one connection, relay
+ *   ivshmem-nc [-r REGION] [-w MS] PEER PORT   connect, then relay
+ *   ivshmem-nc -l [-r REGION] PORT             accept one connection, relay
  *
  * Standard input goes to the socket (then SHUT_WR at its end) and the
  * socket to standard output, until both directions are done.  Errors are
  * printed as "ivshmem-nc: WHAT: ERRNAME (message)" and exit with status 1,
  * so scripts can check the exact errno.  -q: no "connected" / "accepted"
- * line on standard error.
+ * line on standard error.  -w MS: give up connecting after MS
+ * milliseconds (IVSHMEM_CONNECT_TIMEOUT_MS).
  */
 #include <getopt.h>
 #include <poll.h>
@@ -85,7 +86,7 @@ static int relay(int fd)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: ivshmem-nc [-q] [-r REGION] PEER PORT\n"
+		"usage: ivshmem-nc [-q] [-r REGION] [-w MS] PEER PORT\n"
 		"       ivshmem-nc [-q] -l [-r REGION] PORT\n");
 	exit(2);
 }
@@ -96,8 +97,9 @@ int main(int argc, char **argv)
 	struct sockaddr_ivshmem addr;
 	socklen_t len = sizeof(addr);
 	int listen_mode = 0, fd, c;
+	uint64_t timeout_ms = 0;
 
-	while ((c = getopt(argc, argv, "lqr:")) != -1) {
+	while ((c = getopt(argc, argv, "lqr:w:")) != -1) {
 		switch (c) {
 		case 'l':
 			listen_mode = 1;
@@ -107,6 +109,9 @@ int main(int argc, char **argv)
 			break;
 		case 'r':
 			region = strtoul(optarg, NULL, 0);
+			break;
+		case 'w':
+			timeout_ms = strtoull(optarg, NULL, 0);
 			break;
 		default:
 			usage();
@@ -141,6 +146,10 @@ int main(int argc, char **argv)
 		ivshmem_addr(&addr, strtoul(argv[optind], NULL, 0),
 			     strtoul(argv[optind + 1], NULL, 0));
 		addr.sivshm_region = region;
+		if (timeout_ms &&
+		    setsockopt(fd, ivshmem_family(), IVSHMEM_CONNECT_TIMEOUT_MS,
+			       &timeout_ms, sizeof(timeout_ms)))
+			return fail("setsockopt");
 		if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)))
 			return fail("connect");
 		if (!quiet && !getpeername(fd, (struct sockaddr *)&addr, &len))
