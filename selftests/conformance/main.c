@@ -6,17 +6,21 @@
  *	--control-port N --peer PEER_ID [--port-base N] [--timeout-factor N]
  *	[--list] [--only SUBSTRING] [--skip SUBSTRING]
  *
- * The server listens on the control port, the client connects to it (and
- * retries for a minute, so the server may start a little later).  The
- * client drives: for each selected case it sends "CASE n" and waits for
- * the server's "CASE n"; then each end forks a child that runs its part
- * of the case (in its own process group, stdout and stderr into a pipe,
- * with alarm(timeout)).  When the server's child is gone the server sends
- * "STATUS n code len" and the child's output (len bytes); the client
- * prints the TAP line and answers "RESULT n ok|fail".  Lines that a
- * child left in the control connection (its partner died before reading
- * them) are skipped by the parents while they look for their next line,
- * so a failed, crashed or hung case costs only its own TAP line.
+ * The server listens on the control port, the client connects to it
+ * twice (and retries for a minute, so the server may start a little
+ * later): the first connection is the parents', the second the cases'
+ * (ctx->ctl); a parent never reads the cases' connection while a child
+ * runs, so a child can never take a parent's line.  The client drives:
+ * for each selected case it sends "CASE n" and waits for the server's
+ * "CASE n"; then both parents write "SYNC n" on the cases' connection and
+ * read it until the other's "SYNC n", which drops whatever a dead case
+ * left there (its partner died before reading it).  Then each end forks a
+ * child that runs its part of the case (in its own process group, stdout
+ * and stderr into a pipe, with alarm(timeout)).  When the server's child
+ * is gone (and all it forked killed) the server sends "STATUS n code len"
+ * and the child's output (len bytes); the client prints the TAP line and
+ * answers "RESULT n ok|fail".  So a failed, crashed or hung case costs
+ * only its own TAP line.
  *
  * The server follows the client's choice of cases (its own --only and
  * --skip apply to --list only).  Exit status: 0 iff every case passed.
@@ -465,14 +469,14 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 	o->server = !strcmp(mode, "server");
 }
 
-static int control_open(const struct opts *o)
+static int control_open(const struct opts *o, int *case_fd)
 {
 	struct addrinfo hints = {
 		.ai_family = AF_INET,
 		.ai_socktype = SOCK_STREAM,
 	}, *ai;
 	char port[16];
-	int fd, one = 1, err, i;
+	int fd, one = 1, err, i, k;
 
 	snprintf(port, sizeof(port), "%u", o->control_port);
 	if (o->server)
@@ -493,36 +497,46 @@ static int control_open(const struct opts *o)
 			exit(2);
 		}
 		fd = accept(lfd, NULL, NULL);
-		if (fd < 0) {
+		*case_fd = accept(lfd, NULL, NULL);
+		if (fd < 0 || *case_fd < 0) {
 			perror("control accept");
 			exit(2);
 		}
 		close(lfd);
 	} else {
 		/* The server may still be starting: retry for a minute. */
-		for (i = 0;; i++) {
-			fd = socket(AF_INET, SOCK_STREAM, 0);
-			if (fd < 0) {
-				perror("socket");
-				exit(2);
+		for (k = 0; k < 2; k++) {
+			for (i = 0;; i++) {
+				fd = socket(AF_INET, SOCK_STREAM, 0);
+				if (fd < 0) {
+					perror("socket");
+					exit(2);
+				}
+				if (!connect(fd, ai->ai_addr, ai->ai_addrlen))
+					break;
+				if (i == 600) {
+					perror("control connect");
+					exit(2);
+				}
+				close(fd);
+				usleep(100000);
 			}
-			if (!connect(fd, ai->ai_addr, ai->ai_addrlen))
-				break;
-			if (i == 600) {
-				perror("control connect");
-				exit(2);
-			}
-			close(fd);
-			usleep(100000);
+			if (k == 0)
+				*case_fd = fd;
 		}
+		/* The first connection is the parents' one. */
+		i = fd;
+		fd = *case_fd;
+		*case_fd = i;
 	}
 	freeaddrinfo(ai);
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	setsockopt(*case_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return fd;
 }
 
-/* Reads lines until one starts with @prefix (skipping a dead case's
- * leftovers).  Returns 0 with the line in @buf, or -1.
+/* Reads lines until one starts with @prefix (skipping anything else).
+ * Returns 0 with the line in @buf, or -1.
  */
 static int ctl_wait_for(int fd, const char *prefix, char *buf, size_t size,
 			int timeout_ms)
@@ -551,6 +565,30 @@ static int ctl_write_line(int fd, const char *line)
 		len -= n;
 	}
 	return 0;
+}
+
+/*
+ * The barrier on the cases' connection before case @idx: both ends write
+ * "SYNC idx" and read until the other's, dropping a dead case's leftovers
+ * (a line cut short by a killed child included: the suffix counts).
+ */
+static int case_sync(int fd, int idx)
+{
+	char want[32], line[512];
+	size_t wl, ll;
+
+	snprintf(want, sizeof(want), "SYNC %d", idx);
+	snprintf(line, sizeof(line), "%s\n", want);
+	if (ctl_write_line(fd, line))
+		return -1;
+	wl = strlen(want);
+	for (;;) {
+		if (ctl_read_line(fd, line, sizeof(line), 60000))
+			return -1;
+		ll = strlen(line);
+		if (ll >= wl && !strcmp(line + ll - wl, want))
+			return 0;
+	}
 }
 
 struct outcome {
@@ -591,14 +629,86 @@ static void out_printf(struct outcome *out, const char *fmt, ...)
 		out_append(out, buf, n);
 }
 
+#define CONF_STOPPED	3	/* outcome: stopped, the other end failed */
+
+/*
+ * What a parent watches on the parents' connection while its child runs:
+ * the server waits for the client's "ABORT n" (the client's part
+ * failed), the client for the server's "STATUS n ..." (and stops its own
+ * child if the server's part failed).  Either way the survivor does not
+ * sit out its timeout.
+ */
+struct watch {
+	int fd;			/* -1: nothing to watch */
+	int idx;
+	bool client;
+	bool got_status;	/* client: @theirs is filled */
+	struct outcome *theirs;
+};
+
+static bool code_ok(int code)
+{
+	return code == 0 || code == CONF_SKIP_STATUS;
+}
+
+/* Client: reads the rest of a "STATUS n code len" line's message. */
+static int read_status(int fd, int idx, const char *line,
+		       struct outcome *theirs)
+{
+	char want[64];
+	int code, len, n;
+
+	snprintf(want, sizeof(want), "STATUS %d ", idx);
+	if (strncmp(line, want, strlen(want)) ||
+	    sscanf(line + strlen(want), "%d %d", &code, &len) != 2 ||
+	    len < 0 || len > CONF_CHILD_OUTPUT_MAX) {
+		errno = EPROTO;
+		return -1;
+	}
+	for (n = 0; n < len;) {
+		ssize_t r = read(fd, theirs->output + n, len - n);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		n += r;
+	}
+	theirs->output[len] = '\0';
+	theirs->len = len;
+	theirs->code = code;
+	return 0;
+}
+
+/* Something arrived on the parents' connection: true to stop the child. */
+static bool watch_event(struct watch *w)
+{
+	char line[512], want[64];
+
+	if (ctl_read_line(w->fd, line, sizeof(line), 10000)) {
+		w->fd = -1;	/* the run ends after this case anyway */
+		return false;
+	}
+	if (!w->client) {
+		snprintf(want, sizeof(want), "ABORT %d", w->idx);
+		return !strcmp(line, want);
+	}
+	if (read_status(w->fd, w->idx, line, w->theirs))
+		return false;	/* not ours: skipped */
+	w->got_status = true;
+	w->fd = -1;
+	return !code_ok(w->theirs->code);
+}
+
 /* Runs one end of @c in a child; fills @out. */
 static void run_child(const struct conf_case *c, struct conf_ctx *ctx,
-		      unsigned int timeout, struct outcome *out)
+		      unsigned int timeout, struct outcome *out,
+		      struct watch *w)
 {
 	void (*fn)(struct conf_ctx *ctx) =
 		ctx->client ? c->run_client : c->run_server;
 	int pipefd[2], status = 0;
-	bool exited = false, killed = false;
+	bool exited = false, killed = false, stopped = false;
 	double deadline;
 	pid_t pid;
 
@@ -639,13 +749,28 @@ static void run_child(const struct conf_case *c, struct conf_ctx *ctx,
 	fcntl(pipefd[0], F_SETFL, O_NONBLOCK);
 	deadline = now_s() + timeout + 10;
 	for (;;) {
-		struct pollfd pfd = { .fd = pipefd[0], .events = POLLIN };
+		struct pollfd pfd[2] = {
+			{ .fd = pipefd[0], .events = POLLIN },
+			{ .fd = w->fd, .events = POLLIN },
+		};
 		char buf[4096];
 		ssize_t n;
 
-		if (poll(&pfd, 1, 50) > 0) {
-			while ((n = read(pipefd[0], buf, sizeof(buf))) > 0)
-				out_append(out, buf, n);
+		if (poll(pfd, w->fd >= 0 ? 2 : 1, 50) > 0) {
+			if (pfd[0].revents)
+				while ((n = read(pipefd[0], buf,
+						 sizeof(buf))) > 0)
+					out_append(out, buf, n);
+			if (w->fd >= 0 && pfd[1].revents && watch_event(w)) {
+				kill(-pid, SIGKILL);
+				stopped = true;
+				if (waitpid(pid, &status, 0) == pid)
+					exited = true;
+				while ((n = read(pipefd[0], buf,
+						 sizeof(buf))) > 0)
+					out_append(out, buf, n);
+				break;
+			}
 		}
 		if (!exited && waitpid(pid, &status, WNOHANG) == pid) {
 			exited = true;
@@ -667,7 +792,11 @@ static void run_child(const struct conf_case *c, struct conf_ctx *ctx,
 		}
 	}
 	close(pipefd[0]);
-	if (killed) {
+	if (stopped) {
+		out->code = CONF_STOPPED;
+		out_printf(out, "# %s: stopped: the other end failed\n",
+			   side);
+	} else if (killed) {
 		out->code = 1;
 		out_printf(out, "# %s: hung, killed after %u s\n", side,
 			   timeout + 10);
@@ -723,9 +852,11 @@ static unsigned int case_timeout(const struct conf_case *c,
 	       o->timeout_factor;
 }
 
-static int run_client(const struct opts *o, int fam, uint32_t self, int ctl)
+static int run_client(const struct opts *o, int fam, uint32_t self, int ctl,
+		      int case_fd)
 {
 	struct outcome mine, theirs;
+	struct watch watch = { .client = true, .theirs = &theirs };
 	int i, n_sel = 0, tap = 0, failed = 0;
 	char line[512];
 
@@ -757,7 +888,6 @@ static int run_client(const struct opts *o, int fam, uint32_t self, int ctl)
 		unsigned int timeout = case_timeout(c, o);
 		struct conf_ctx ctx;
 		char want[64];
-		int code, len, n;
 		bool ok;
 
 		if (!selected(o, c->name))
@@ -767,42 +897,36 @@ static int run_client(const struct opts *o, int fam, uint32_t self, int ctl)
 		snprintf(line, sizeof(line), "CASE %d\n", i);
 		if (ctl_write_line(ctl, line) ||
 		    ctl_wait_for(ctl, want, line, sizeof(line), 60000) ||
-		    strcmp(line, want)) {
+		    strcmp(line, want) || case_sync(case_fd, i)) {
 			printf("not ok %d %s\n# control connection lost before the case: %s\n",
 			       tap, c->name, strerror(errno));
 			printf("Bail out! control connection lost\n");
 			return 1;
 		}
-		case_ctx(&ctx, o, fam, self, ctl, i);
-		run_child(c, &ctx, timeout, &mine);
-
-		snprintf(want, sizeof(want), "STATUS %d ", i);
-		if (ctl_wait_for(ctl, want, line, sizeof(line),
-				 (timeout + CONF_CONTROL_SLACK) * 1000) ||
-		    sscanf(line + strlen(want), "%d %d", &code, &len) != 2 ||
-		    len < 0 || len > CONF_CHILD_OUTPUT_MAX) {
-			printf("not ok %d %s\n", tap, c->name);
-			print_diag(mine.output);
-			printf("# no status from the server: %s\n",
-			       strerror(errno));
-			printf("Bail out! control connection lost\n");
-			return 1;
-		}
-		theirs.code = code;
-		theirs.len = 0;
-		for (n = 0; n < len;) {
-			ssize_t r = read(ctl, theirs.output + n, len - n);
-
-			if (r <= 0) {
+		case_ctx(&ctx, o, fam, self, case_fd, i);
+		watch.fd = ctl;
+		watch.idx = i;
+		watch.got_status = false;
+		run_child(c, &ctx, timeout, &mine, &watch);
+		if (!watch.got_status) {
+			if (!code_ok(mine.code)) {
+				snprintf(line, sizeof(line), "ABORT %d\n", i);
+				ctl_write_line(ctl, line);
+			}
+			snprintf(want, sizeof(want), "STATUS %d ", i);
+			if (ctl_wait_for(ctl, want, line, sizeof(line),
+					 (timeout + CONF_CONTROL_SLACK) * 1000) ||
+			    read_status(ctl, i, line, &theirs)) {
+				printf("not ok %d %s\n", tap, c->name);
+				print_diag(mine.output);
+				printf("# no status from the server: %s\n",
+				       strerror(errno));
 				printf("Bail out! control connection lost\n");
 				return 1;
 			}
-			n += r;
 		}
-		theirs.output[len] = '\0';
-		theirs.len = len;
 
-		ok = mine.code != 1 && theirs.code != 1;
+		ok = code_ok(mine.code) && code_ok(theirs.code);
 		if (!ok)
 			failed++;
 		if (ok && (mine.code == CONF_SKIP_STATUS ||
@@ -826,9 +950,11 @@ static int run_client(const struct opts *o, int fam, uint32_t self, int ctl)
 	return failed ? 1 : 0;
 }
 
-static int run_server(const struct opts *o, int fam, uint32_t self, int ctl)
+static int run_server(const struct opts *o, int fam, uint32_t self, int ctl,
+		      int case_fd)
 {
 	struct outcome mine;
+	struct watch watch = { .client = false };
 	int failed = 0, ran = 0;
 	char line[512];
 
@@ -860,7 +986,7 @@ static int run_server(const struct opts *o, int fam, uint32_t self, int ctl)
 		if (!strcmp(line, "DONE"))
 			break;
 		if (strncmp(line, "CASE ", 5))
-			continue;	/* a dead case's leftover */
+			continue;
 		i = atoi(line + 5);
 		if (i < 0 || i >= n_cases) {
 			fprintf(stderr, "control: no case %d\n", i);
@@ -868,10 +994,15 @@ static int run_server(const struct opts *o, int fam, uint32_t self, int ctl)
 		}
 		c = all_cases[i];
 		snprintf(line, sizeof(line), "CASE %d\n", i);
-		if (ctl_write_line(ctl, line))
+		if (ctl_write_line(ctl, line) || case_sync(case_fd, i)) {
+			fprintf(stderr, "control: case %d: no sync: %s\n", i,
+				strerror(errno));
 			return 1;
-		case_ctx(&ctx, o, fam, self, ctl, i);
-		run_child(c, &ctx, case_timeout(c, o), &mine);
+		}
+		case_ctx(&ctx, o, fam, self, case_fd, i);
+		watch.fd = ctl;
+		watch.idx = i;
+		run_child(c, &ctx, case_timeout(c, o), &mine, &watch);
 		snprintf(line, sizeof(line), "STATUS %d %d %zu\n", i,
 			 mine.code, mine.len);
 		if (ctl_write_line(ctl, line))
@@ -901,7 +1032,7 @@ int main(int argc, char **argv)
 {
 	struct opts o;
 	long self;
-	int fam, ctl, i;
+	int fam, ctl, case_fd = -1, i;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	parse_opts(argc, argv, &o);
@@ -924,7 +1055,7 @@ int main(int argc, char **argv)
 			strerror(errno));
 		return 1;
 	}
-	ctl = control_open(&o);
-	return o.server ? run_server(&o, fam, self, ctl) :
-			  run_client(&o, fam, self, ctl);
+	ctl = control_open(&o, &case_fd);
+	return o.server ? run_server(&o, fam, self, ctl, case_fd) :
+			  run_client(&o, fam, self, ctl, case_fd);
 }
