@@ -24,7 +24,9 @@ KSRC = $(shell $(TOP)/tools/build/ksrc.sh)
 DEMO := tools/ivshmem-demo/ivshmem-demo
 NC := tools/ivshmem-nc/ivshmem-nc
 TESTS := selftests/ivshmem_test selftests/ivshmem_peerd selftests/ivshmem_stream \
-	selftests/ivshmem_pingpong
+	selftests/ivshmem_pingpong selftests/ivshmem_conformance
+CONFORMANCE_SOURCES := $(addprefix selftests/conformance/,main.c stream.c \
+	seqpacket.c dgram.c)
 KERNEL_SOURCES := $(filter-out %.mod.c,$(wildcard net/ivshmem/*.c net/ivshmem/*.h)) \
 	include/uapi/linux/af_ivshmem.h
 
@@ -56,6 +58,11 @@ selftests/ivshmem_test: selftests/ivshmem_test.c selftests/ivshmem_util.h \
 		tools/lib/ivshmem.h include/uapi/linux/af_ivshmem.h
 	$(CC) $(USER_CFLAGS) -Wno-unused-parameter -Wno-sign-compare \
 		-I$(KSRC)/tools/testing/selftests -o $@ $< -lpthread
+
+selftests/ivshmem_conformance: $(CONFORMANCE_SOURCES) \
+		selftests/conformance/conformance.h tools/lib/ivshmem.h \
+		include/uapi/linux/af_ivshmem.h
+	$(CC) $(USER_CFLAGS) -o $@ $(CONFORMANCE_SOURCES) -lpthread
 
 # Kernel coding style and static checks on the module and the uapi header.
 checkpatch: deps

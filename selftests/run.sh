@@ -168,6 +168,33 @@ suite() {	# suite MODE VM REMOTE_PEER LOCAL_PEER BULK_MIB
 		'$TOP/selftests/ivshmem_test'"
 }
 
+CONFORMANCE=$TOP/selftests/ivshmem_conformance
+# conformance_server VM PEER BASE: starts the suite's server end in VM
+# (control port 7001; its pid in /tmp/conformance-server.pid there)
+conformance_server() {
+	lab_exec "$1" -- "setsid '$CONFORMANCE' --mode=server --control-port 7001 \
+		--peer $2 --port-base $3 >/tmp/conformance-server.log 2>&1 &
+		echo \$! >/tmp/conformance-server.pid"
+}
+conformance_stop() {	# conformance_stop VM: ends the server end, if left
+	lab_exec "$1" -- "kill \"\$(cat /tmp/conformance-server.pid)\" 2>/dev/null; true"
+}
+# conformance: the conformance suite with both ends in vm1 (control over
+# 127.0.0.1), then across the guests (server in vm2, client in vm1).  The
+# cases' ports start at 20000 and 30000 (ivshmem_peerd has 5000-5999).
+conformance() {
+	conformance_server vm1 0 20000
+	tap_run "conformance/local" lab_exec vm1 --timeout 3600 -- \
+		"'$CONFORMANCE' --mode=client --control-host 127.0.0.1 \
+		--control-port 7001 --peer 0 --port-base 20000"
+	conformance_stop vm1
+	conformance_server vm2 0 30000
+	tap_run "conformance/vm1-vm2" lab_exec vm1 --timeout 3600 -- \
+		"'$CONFORMANCE' --mode=client --control-host 10.99.0.2 \
+		--control-port 7001 --peer 1 --port-base 30000"
+	conformance_stop vm2
+}
+
 echo "# guests: doorbell mode (ivshmem-doorbell, MSI-X)"
 if check "doorbell: lab starts two guests" "$LAB" start --force -n 2 --mode doorbell; then
 	check "doorbell: module loads, test peers run" load_both
@@ -180,6 +207,7 @@ if check "doorbell: lab starts two guests" "$LAB" start --force -n 2 --mode door
 		result fail "doorbell: vm2 took no doorbell interrupts ($before -> $after)"
 	fi
 	suite doorbell vm2 0 1 64
+	conformance
 	pingpong "doorbell: 1,000,000 ping-pong round trips, no stall" vm1 1 1000000
 	check "doorbell: demo moves 64 MiB from vm1 to vm2" demo_transfer
 	check "doorbell: every channel freed after the tests" every_channel_freed

@@ -76,6 +76,15 @@ void __attribute__((noreturn, format(printf, 3, 4)))
 conf_fail_at(const char *file, int line, const char *fmt, ...);
 #define conf_fail(...) conf_fail_at(__FILE__, __LINE__, __VA_ARGS__)
 
+/*
+ * conf_skip(): the case does not apply here (prints "# <side>: SKIP <why>"
+ * and ends the child with CONF_SKIP_STATUS).  The case is reported as
+ * "ok N name # SKIP" unless the other end failed.
+ */
+#define CONF_SKIP_STATUS	77
+void __attribute__((noreturn, format(printf, 1, 2)))
+conf_skip(const char *fmt, ...);
+
 /* CHECK(cond): fails the case if !cond. */
 #define CHECK(cond) \
 	do { if (!(cond)) conf_fail("CHECK(%s) failed", #cond); } while (0)
