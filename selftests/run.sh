@@ -97,6 +97,7 @@ check "module builds with W=1 and no warnings" \
 		make -C '$KDIR' M='$TOP/net/ivshmem' W=1 modules"
 check "checkpatch --strict is clean" make -s checkpatch
 check "sparse (C=2) is clean" no_warnings make -s sparse
+check "design document and manual pages render without warnings" make -s docs
 check "user-space tools and tests build" make -s tools selftests
 
 echo "# host: ivshmem-server"
