@@ -21,6 +21,8 @@
 
 /* Datagrams drained from one channel per event-work run. */
 #define IVSHM_DGRAM_BUDGET	256
+/* A datagram channel unused this long, and empty, is let go. */
+#define IVSHM_DGRAM_IDLE_MS	2000
 
 /**
  * struct ivshm_dgram_tx - our datagram channel to one peer
@@ -28,12 +30,14 @@
  * @ring: the channel (ring.pos is our head)
  * @peer_epoch: the peer's epoch when we opened it
  * @seen_tail: tail at the last look, to wake senders when it moves
+ * @last_used: jiffies of the last datagram sent on it
  */
 struct ivshm_dgram_tx {
 	bool open;
 	struct ivshm_ring ring;
 	u64 peer_epoch;
 	u64 seen_tail;
+	unsigned long last_used;
 };
 
 /**
@@ -105,6 +109,7 @@ static void ivshm_dgram_tx_close(struct ivshm_dev *dev, u32 peer)
 	if (!tx->open)
 		return;
 	tx->open = false;
+	smp_wmb();	/* the last head before the shutdown */
 	ivshm_wr32(&ch->sender_state, IVSHM_SEND_SHUTDOWN);
 	z = kzalloc(sizeof(*z), GFP_KERNEL);
 	if (!z) {
@@ -190,6 +195,7 @@ static int ivshm_dgram_tx_open(struct ivshm_dev *dev, u32 peer, u64 epoch)
 	tx->open = true;
 	tx->peer_epoch = epoch;
 	tx->seen_tail = 0;
+	tx->last_used = jiffies;
 	return 0;
 }
 
@@ -317,6 +323,7 @@ int ivshm_dgram_xmit(struct ivshm_dev *dev, u32 peer, u32 src_port,
 			    ivshm_rd32(&ch->receiver_state) == IVSHM_RECV_NONE)
 				ivshm_ring_doorbell(dev, peer);
 			atomic64_inc(&dev->stats.dgram_sent);
+			tx->last_used = jiffies;
 			break;
 		}
 		if (!*timeo) {
@@ -448,8 +455,16 @@ static bool ivshm_dgram_drain(struct ivshm_dev *dev, u32 peer)
 		rx->ring.pos += ivshm_dgram_bytes(len);
 		avail -= ivshm_dgram_bytes(len);
 	}
-	if (!n)
-		return false;
+	if (!n) {
+		/* The sender let go and everything was read: release. */
+		if (ivshm_rd32(&ch->sender_state) != IVSHM_SEND_SHUTDOWN)
+			return false;
+		smp_rmb();	/* shutdown before the last head */
+		if (ivshm_rd64(&ch->head) != rx->ring.pos)
+			return false;
+		ivshm_dgram_rx_close(dev, peer);
+		return true;
+	}
 	smp_mb();	/* datagrams copied before tail */
 	ivshm_wr64(&ch->tail, rx->ring.pos);
 	smp_mb();	/* tail before the sender's flag */
@@ -499,6 +514,13 @@ bool ivshm_dgram_events(struct ivshm_dev *dev)
 		}
 		ch = ivshm_chan(dev, tx->ring.index);
 		tail = ivshm_rd64(&ch->tail);
+		if (tail == tx->ring.pos &&
+		    time_after(jiffies, tx->last_used +
+			       msecs_to_jiffies(IVSHM_DGRAM_IDLE_MS))) {
+			/* Idle and empty: give the space back. */
+			ivshm_dgram_tx_close(dev, p);
+			continue;
+		}
 		if (tail != tx->seen_tail) {
 			tx->seen_tail = tail;
 			if (ivshm_rd16(&ch->send_waiting)) {
