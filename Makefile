@@ -6,9 +6,14 @@
 #   make run      boot two guests and show a message and a bulk transfer
 #   make check    build, lint and run every test (host and guests)
 #   make bench    latency benchmark: AF_IVSHMEM modes beside TCP
+#   make install  the module (modules_install), tools, headers, man pages
+#   make dkms-install / dkms-remove   register the module with DKMS
 #
 # KDIR=/path/to/kernel/build overrides the kernel the module is built for
 # (default: the newest Debian kernel with both image and headers).
+# install and uninstall honour DESTDIR, PREFIX (/usr/local), INSTALL_MOD_PATH
+# and INSTALL_MOD_DIR (extra); dkms-* build for DKMS_KERNEL (default: the
+# running kernel).
 
 TOP := $(CURDIR)
 # Found after `make deps` has installed the headers; KDIR= overrides.
@@ -30,8 +35,28 @@ CONFORMANCE_SOURCES := $(addprefix selftests/conformance/,main.c stream.c \
 KERNEL_SOURCES := $(filter-out %.mod.c,$(wildcard net/ivshmem/*.c net/ivshmem/*.h)) \
 	include/uapi/linux/af_ivshmem.h
 
+VERSION := $(shell cat $(TOP)/VERSION)
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+SBINDIR ?= $(PREFIX)/sbin
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR ?= $(PREFIX)/share/man
+INSTALL_MOD_DIR ?= extra
+# Root of /lib/modules for modules_install; empty means the running system.
+MOD_ROOT = $(DESTDIR)$(INSTALL_MOD_PATH)
+# The release of the kernel in KDIR, as its modules directory is named.
+KREL_OF = $$(sed -n 's/.*UTS_RELEASE "\(.*\)"/\1/p' \
+	"$(KDIR_OF)/include/generated/utsrelease.h")
+MAN_PAGES := $(wildcard man/*.[1-8])
+SERVER := tools/ivshmem-server/ivshmem-server
+# What DKMS needs to build the module on its own: /usr/src/af_ivshmem-VERSION.
+DKMS_SRC := /usr/src/af_ivshmem-$(VERSION)
+DKMS_MOD := -m af_ivshmem -v $(VERSION)
+DKMS_K = $(if $(DKMS_KERNEL),-k $(DKMS_KERNEL))
+
 .PHONY: all deps module tools selftests check run bench lint sparse \
-	checkpatch docs clean
+	checkpatch docs clean install uninstall dkms-source dkms-install \
+	dkms-remove
 
 all: module tools selftests
 
@@ -88,6 +113,61 @@ run: all
 # Benchmarks (not tests): ping-pong latency in every mode beside TCP.
 bench: all
 	@$(TOP)/tools/bench/latency.sh
+
+# The kernel's modules_install signs the module if the kernel's config asks
+# for it and carries on, with an SSL error, when its key is absent (as with
+# Debian's headers); it skips depmod without System.map, so we run it.
+install: module tools
+	$(MAKE) -C "$(KDIR_OF)" M=$(MODDIR) INSTALL_MOD_PATH="$(MOD_ROOT)" \
+		INSTALL_MOD_DIR=$(INSTALL_MOD_DIR) modules_install
+	if [ -z "$(MOD_ROOT)" ]; then depmod -a "$(KREL_OF)"; fi
+	install -D -m 0755 $(SERVER) "$(DESTDIR)$(SBINDIR)/ivshmem-server"
+	install -D -m 0755 $(NC) "$(DESTDIR)$(BINDIR)/ivshmem-nc"
+	install -D -m 0755 $(DEMO) "$(DESTDIR)$(BINDIR)/ivshmem-demo"
+	install -D -m 0644 include/uapi/linux/af_ivshmem.h \
+		"$(DESTDIR)$(INCLUDEDIR)/linux/af_ivshmem.h"
+	install -D -m 0644 tools/lib/ivshmem.h "$(DESTDIR)$(INCLUDEDIR)/ivshmem.h"
+	for m in $(MAN_PAGES); do \
+		install -D -m 0644 $$m "$(DESTDIR)$(MANDIR)/man$${m##*.}/$${m#man/}" \
+			|| exit 1; \
+	done
+
+uninstall:
+	rm -f "$(MOD_ROOT)/lib/modules/$(KREL_OF)/$(INSTALL_MOD_DIR)/af_ivshmem.ko"
+	if [ -z "$(MOD_ROOT)" ]; then depmod -a "$(KREL_OF)"; fi
+	rm -f "$(DESTDIR)$(SBINDIR)/ivshmem-server" \
+		"$(DESTDIR)$(BINDIR)/ivshmem-nc" "$(DESTDIR)$(BINDIR)/ivshmem-demo" \
+		"$(DESTDIR)$(INCLUDEDIR)/linux/af_ivshmem.h" \
+		"$(DESTDIR)$(INCLUDEDIR)/ivshmem.h"
+	for m in $(MAN_PAGES); do \
+		rm -f "$(DESTDIR)$(MANDIR)/man$${m##*.}/$${m#man/}"; \
+	done
+
+# The module's sources, the uapi header, dkms.conf (with the version filled
+# in) and VERSION, laid out as in the repository (the module finds the uapi
+# header at ../../include).  DESTDIR stages it, e.g. for a package.
+dkms-source:
+	rm -rf "$(DESTDIR)$(DKMS_SRC)"
+	install -D -m 0644 -t "$(DESTDIR)$(DKMS_SRC)/net/ivshmem" \
+		net/ivshmem/Kbuild $(filter net/%,$(KERNEL_SOURCES))
+	install -D -m 0644 -t "$(DESTDIR)$(DKMS_SRC)/include/uapi/linux" \
+		include/uapi/linux/af_ivshmem.h
+	install -m 0644 VERSION "$(DESTDIR)$(DKMS_SRC)/VERSION"
+	sed 's/"@VERSION@"/"$(VERSION)"/' dkms.conf > "$(DESTDIR)$(DKMS_SRC)/dkms.conf"
+
+# A version already registered is removed first, so this also reinstalls.
+dkms-install:
+	@command -v dkms >/dev/null || { echo "dkms is not installed" >&2; exit 1; }
+	if [ -n "$$(dkms status $(DKMS_MOD))" ]; then dkms remove $(DKMS_MOD) --all; fi
+	$(MAKE) dkms-source DESTDIR=
+	dkms add $(DKMS_MOD)
+	dkms build $(DKMS_MOD) $(DKMS_K)
+	dkms install $(DKMS_MOD) $(DKMS_K)
+
+dkms-remove:
+	@command -v dkms >/dev/null || { echo "dkms is not installed" >&2; exit 1; }
+	if [ -n "$$(dkms status $(DKMS_MOD))" ]; then dkms remove $(DKMS_MOD) --all; fi
+	rm -rf "$(DKMS_SRC)"
 
 clean:
 	-$(MAKE) -C "$(KDIR_OF)" M=$(MODDIR) clean

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Installation.  On the host, without touching the system: `make install`
+# into a temporary DESTDIR puts exactly the expected files there and
+# nothing in their real places, `make uninstall` removes them again, and
+# the DKMS source tree (`make dkms-source`) builds the module on its own.
+# In one guest of the VM lab, where DKMS may change the kernel's module
+# tree (the guest sees the host's / through a 9p overlay whose writes stay
+# in the guest, so DKMS and the kernel headers are the host's and nothing
+# reaches the host): `make dkms-install` registers, builds and installs
+# the module for the guest's kernel, `dkms status` says so, modprobe finds
+# it under updates/dkms, loads it (the guest has an ivshmem-doorbell
+# device) and unloads it, and `make dkms-remove` takes it all away.
+# Building the module under TCG takes a few minutes.  Needs dkms on the
+# host (`make deps`).  Prints TAP; exits non-zero on failure.
+set -uo pipefail
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+export IVSHMEM_LAB_DIR=${IVSHMEM_LAB_DIR:-/tmp/af_ivshmem-dkms}
+# shellcheck source=selftests/guest_lib.sh
+. "$TOP/selftests/guest_lib.sh"
+
+VERSION=$(cat "$TOP/VERSION")
+KDIR=$("$TOP/tools/build/kdir.sh")
+KREL=$(sed -n 's/.*UTS_RELEASE "\(.*\)"/\1/p' "$KDIR/include/generated/utsrelease.h")
+TMP=$(mktemp -d /tmp/af_ivshmem-dkms.XXXXXX)
+trap 'rm -rf "$TMP"' EXIT
+
+# make install into a staging directory.
+expected="lib/modules/$KREL/extra/af_ivshmem.ko
+usr/local/bin/ivshmem-demo
+usr/local/bin/ivshmem-nc
+usr/local/include/ivshmem.h
+usr/local/include/linux/af_ivshmem.h
+usr/local/sbin/ivshmem-server"
+for m in "$TOP"/man/*.[1-8]; do
+	expected+=$'\n'"usr/local/share/man/man${m##*.}/${m##*/}"
+done
+expected=$(sort <<<"$expected")
+before=$(while read -r f; do [ -e "/$f" ] && echo "/$f"; done <<<"$expected")
+if make -C "$TOP" install DESTDIR="$TMP/root" >"$TMP/install.log" 2>&1; then
+	ok "make install DESTDIR=... succeeds"
+else
+	not_ok "make install DESTDIR=... succeeds" "$(tail -n 5 "$TMP/install.log")"
+fi
+expect "it installs the module, tools, headers and man pages under DESTDIR" \
+	"$expected" "$(cd "$TMP/root" && find . -type f | sed 's|^\./||' | sort)"
+after=$(while read -r f; do [ -e "/$f" ] && echo "/$f"; done <<<"$expected")
+expect "  ... and nothing in their places outside DESTDIR" "$before" "$after"
+make -C "$TOP" uninstall DESTDIR="$TMP/root" >"$TMP/uninstall.log" 2>&1
+expect "make uninstall DESTDIR=... removes every file" "" \
+	"$(find "$TMP/root" -type f)"
+
+# The DKMS tree on its own.
+src=$TMP/dkms/usr/src/af_ivshmem-$VERSION
+make -C "$TOP" dkms-source DESTDIR="$TMP/dkms" >"$TMP/source.log" 2>&1
+expect "make dkms-source fills in PACKAGE_VERSION" "PACKAGE_VERSION=\"$VERSION\"" \
+	"$(grep '^PACKAGE_VERSION=' "$src/dkms.conf" 2>&1)"
+if make -C "$KDIR" M="$src/net/ivshmem" modules >"$TMP/build.log" 2>&1 &&
+   [ -f "$src/net/ivshmem/af_ivshmem.ko" ]; then
+	ok "the DKMS source tree builds the module on its own"
+else
+	not_ok "the DKMS source tree builds the module on its own" \
+		"$(tail -n 5 "$TMP/build.log")"
+fi
+
+# DKMS in a guest.
+if ! command -v dkms >/dev/null; then
+	not_ok "dkms is installed on the host (make deps)" "no dkms"
+	echo "1..$n"
+	exit 1
+fi
+if "$LAB" start --force -n 1 --mode doorbell >/dev/null 2>&1; then
+	ok "a guest starts"
+else
+	not_ok "a guest starts" "lab start failed"
+	echo "1..$n"
+	exit 1
+fi
+# The lab's minimal init mounts devtmpfs, which has no /dev/fd; dkms uses
+# bash's <(...) throughout and needs it (as any udev-managed system has).
+run vm1 "[ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd" >/dev/null
+GREL=$(run vm1 "uname -r")
+t0=$(date +%s)
+out=$("$LAB" exec vm1 --timeout 1800 -- \
+	"cd '$TOP' && make dkms-install >/tmp/dkms-install.log 2>&1 && echo installed ||
+	tail -n 20 /tmp/dkms-install.log" 2>&1)
+expect "make dkms-install in the guest ($(($(date +%s) - t0)) s)" installed "$out"
+expect "dkms status: installed for the guest's kernel" \
+	"af_ivshmem/$VERSION, $GREL, x86_64: installed" \
+	"$(run vm1 "dkms status af_ivshmem")"
+expect "modinfo finds the module under updates/dkms" \
+	"/lib/modules/$GREL/updates/dkms/af_ivshmem.ko" \
+	"$(run vm1 "modinfo -n af_ivshmem")"
+expect "modprobe loads it" yes \
+	"$(run vm1 "modprobe af_ivshmem && lsmod | grep -q '^af_ivshmem ' && echo yes")"
+expect_match "  ... and it drives the guest's ivshmem-doorbell device" \
+	"region 0: " "$(run vm1 "dmesg | grep 'doorbell mode'")"
+expect "modprobe -r unloads it" gone \
+	"$(run vm1 "modprobe -r af_ivshmem && ! lsmod | grep -q '^af_ivshmem ' && echo gone")"
+out=$(run vm1 "cd '$TOP' && make dkms-remove >/tmp/dkms-remove.log 2>&1 && echo removed ||
+	tail -n 20 /tmp/dkms-remove.log")
+expect "make dkms-remove in the guest" removed "$out"
+expect "dkms status no longer lists it" "" "$(run vm1 "dkms status af_ivshmem")"
+expect "modinfo no longer finds it, its files and sources are gone" \
+	"not found" \
+	"$(run vm1 "modinfo -n af_ivshmem >/dev/null 2>&1 ||
+		[ -e /lib/modules/$GREL/updates/dkms/af_ivshmem.ko ] ||
+		[ -e /usr/src/af_ivshmem-$VERSION ] ||
+		[ -e /var/lib/dkms/af_ivshmem ] || echo not found")"
+if "$LAB" stop >/dev/null 2>&1; then ok "guest kernel log is clean"
+else not_ok "guest kernel log is clean" "see $IVSHMEM_LAB_DIR/vm1/console.log"; fi
+echo "1..$n"
+[ "$failures" -eq 0 ]
