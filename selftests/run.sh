@@ -239,6 +239,9 @@ echo "# guests: two regions (trust groups) and hot-unplug"
 tap_run "regions" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-regions" \
 	"$TOP/selftests/regions.sh"
 
+echo "# installation: make install, DKMS install and removal in a guest"
+tap_run "dkms" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-dkms" "$TOP/selftests/dkms.sh"
+
 echo "# make run: the demo a new user sees"
 demo_script() {
 	local out
