@@ -6,12 +6,14 @@
 # "N passed, N failed, N skipped", and the exit status is non-zero if
 # anything failed.
 #
-# Stages: build and static checks (W=1, checkpatch --strict, sparse); the
-# host server's tests; the VM lab's self-test; the socket suite in two
-# guests in doorbell mode (both directions, plus interrupts, the demo and
-# module unload); the suite again in polling (ivshmem-plain) mode; three
-# guests on two regions with hot-unplug (selftests/regions.sh); peer
-# liveness (selftests/liveness.sh).
+# Stages: build and static checks (W=1, checkpatch --strict, sparse, the
+# documents render); the host server's tests; the VM lab's self-test; the
+# socket suite and the conformance suite (inside one guest and across two)
+# in doorbell mode (plus interrupts, the demo and module unload); the
+# socket suite again in polling (ivshmem-plain) mode; peer liveness
+# (selftests/liveness.sh); three guests on two regions with hot-unplug
+# (selftests/regions.sh); make install and DKMS (selftests/dkms.sh); the
+# make run demo.
 set -uo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
