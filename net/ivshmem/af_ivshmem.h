@@ -242,6 +242,7 @@ void ivshm_chan_free_foreign(struct ivshm_dev *dev, u32 index, u32 generation,
 int ivshm_chan_alloc(struct ivshm_dev *dev, u32 size, struct ivshm_ring *ring);
 void ivshm_chan_free(struct ivshm_dev *dev, u32 index, u32 generation);
 bool ivshm_chan_geometry(struct ivshm_dev *dev, u32 offset, u32 size);
+s64 ivshm_ring_room(struct ivshm_dev *dev, const struct ivshm_ring *ring);
 void ivshm_note_bad(struct ivshm_dev *dev, const char *what, u32 index);
 void ivshm_zombies_reap(struct ivshm_dev *dev, bool force);
 

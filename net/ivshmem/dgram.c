@@ -199,26 +199,6 @@ static int ivshm_dgram_tx_open(struct ivshm_dev *dev, u32 peer, u64 epoch)
 	return 0;
 }
 
-/* Free bytes in our channel to a peer, or a negative errno when the
- * receiver let it go or its tail is impossible.
- */
-static s64 ivshm_dgram_tx_room(struct ivshm_dev *dev, struct ivshm_dgram_tx *tx)
-{
-	struct ivshm_channel *ch = ivshm_chan(dev, tx->ring.index);
-	u32 rstate = ivshm_rd32(&ch->receiver_state);
-	u64 used;
-
-	if (rstate == IVSHM_RECV_RELEASED || rstate == IVSHM_RECV_REFUSED)
-		return -EPIPE;
-	used = tx->ring.pos - ivshm_rd64(&ch->tail);
-	smp_mb();	/* tail before we overwrite the space it freed */
-	if (used > tx->ring.size) {
-		ivshm_note_bad(dev, "datagram tail", tx->ring.index);
-		return -EPIPE;
-	}
-	return tx->ring.size - used;
-}
-
 /* Whether a sender waiting for @need bytes to @peer should look again. */
 static bool ivshm_dgram_may_send(struct ivshm_dev *dev, u32 peer, u32 need)
 {
@@ -228,7 +208,7 @@ static bool ivshm_dgram_may_send(struct ivshm_dev *dev, u32 peer, u32 need)
 
 	if (READ_ONCE(dev->dead) || !READ_ONCE(tx->open))
 		return true;
-	room = ivshm_dgram_tx_room(dev, tx);
+	room = ivshm_ring_room(dev, &tx->ring);
 	return room < 0 || room >= need;
 }
 
@@ -297,10 +277,11 @@ int ivshm_dgram_xmit(struct ivshm_dev *dev, u32 peer, u32 src_port,
 			if (err)
 				break;
 		}
-		room = ivshm_dgram_tx_room(dev, tx);
+		room = ivshm_ring_room(dev, &tx->ring);
 		if (room < 0) {
-			/* Let go by the receiver (its module was reloaded):
-			 * one new channel, then give up.
+			/* Let go by the receiver (its module was reloaded),
+			 * or an impossible tail: one new channel, then give
+			 * up.
 			 */
 			ivshm_dgram_tx_close(dev, peer);
 			err = -EHOSTUNREACH;
@@ -332,7 +313,7 @@ int ivshm_dgram_xmit(struct ivshm_dev *dev, u32 peer, u32 src_port,
 		}
 		ivshm_wr16(&ch->send_waiting, 1);
 		smp_mb();	/* flag before the recheck of tail */
-		if (ivshm_dgram_tx_room(dev, tx) >= need)
+		if (ivshm_ring_room(dev, &tx->ring) >= need)
 			continue;
 		mutex_unlock(&dd->tx_mutex);
 		*timeo = wait_event_interruptible_timeout

@@ -406,6 +406,33 @@ static bool ivshm_find_gap(struct ivshm_dev *dev, unsigned int n, u32 size,
 }
 
 /**
+ * ivshm_ring_room() - free bytes in a channel we send on
+ * @dev: the device
+ * @ring: our view of the channel; ring->pos is our own head
+ *
+ * Reads the receiver's tail once and checks it against our own head.
+ *
+ * Return: the free bytes, -EPIPE once the receiver has released (or
+ * refused) the channel, or -ECONNRESET for an impossible tail (counted).
+ */
+s64 ivshm_ring_room(struct ivshm_dev *dev, const struct ivshm_ring *ring)
+{
+	struct ivshm_channel *ch = ivshm_chan(dev, ring->index);
+	u32 rstate = ivshm_rd32(&ch->receiver_state);
+	u64 used;
+
+	if (rstate == IVSHM_RECV_RELEASED || rstate == IVSHM_RECV_REFUSED)
+		return -EPIPE;
+	used = READ_ONCE(ring->pos) - ivshm_rd64(&ch->tail);
+	smp_mb();	/* tail before we overwrite the space it freed */
+	if (used > ring->size) {
+		ivshm_note_bad(dev, "tail", ring->index);
+		return -ECONNRESET;
+	}
+	return ring->size - used;
+}
+
+/**
  * ivshm_post_request() - announce a new request in the channel table
  * @dev: the device
  *

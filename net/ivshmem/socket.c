@@ -88,8 +88,6 @@ MODULE_PARM_DESC(connect_timeout_ms, "default connect timeout");
  * @peer_pid: the sender_pid the peer published on our rx channel
  * @tx_msg_open: SOCK_SEQPACKET: a message was cut short after some of its
  *	records went out; an ABORT record must come before anything else
- * @rx_in_msg: SOCK_SEQPACKET: part of the current message was returned
- *	by an earlier recv() (which was interrupted); the rest follows
  * @rx_discard: SOCK_SEQPACKET: the rest of the current message is dropped
  *	(it did not fit the buffer of the recv() that returned MSG_TRUNC)
  * @connect_timeout_ms: IVSHMEM_CONNECT_TIMEOUT_MS
@@ -124,7 +122,6 @@ struct ivshm_sock {
 	pid_t owner_pid;
 	u32 peer_pid;
 	bool tx_msg_open;
-	bool rx_in_msg;
 	bool rx_discard;
 	u64 connect_timeout_ms;
 	bool dgram_connected;
@@ -388,18 +385,7 @@ static s64 ivshm_rx_avail(struct ivshm_sock *vsk)
 /* Bytes free on the tx channel, or a negative errno. */
 static s64 ivshm_tx_free(struct ivshm_sock *vsk)
 {
-	struct ivshm_channel *ch = ivshm_tx_chan(vsk);
-	u64 used;
-
-	if (ivshm_rd32(&ch->receiver_state) == IVSHM_RECV_RELEASED)
-		return -EPIPE;
-	used = READ_ONCE(vsk->tx.pos) - ivshm_rd64(&ch->tail);
-	smp_mb();	/* tail before we overwrite the space it freed */
-	if (used > vsk->tx.size) {
-		ivshm_note_bad(vsk->dev, "tx tail", vsk->tx.index);
-		return -ECONNRESET;
-	}
-	return vsk->tx.size - used;
+	return ivshm_ring_room(vsk->dev, &vsk->tx);
 }
 
 /* The peer's sender state on our rx channel, checked. */
@@ -1087,16 +1073,17 @@ static void ivshm_inherit(struct ivshm_sock *child, struct ivshm_sock *parent)
 /* Tries to accept the connection request in channel @index: a listener,
  * room in its backlog, a reply channel.  On success the answer is
  * published before the child can be accepted (and so closed).  Runs in
- * the event work.  Returns false if the caller must refuse.
+ * the event work; @type is the request's sock_type as the caller read
+ * it.  Returns false if the caller must refuse.
  */
 static bool ivshm_answer_request(struct ivshm_dev *dev, u32 index, u32 gen,
-				 struct ivshm_channel *req, u32 sender)
+				 struct ivshm_channel *req, u32 sender,
+				 u32 type)
 {
 	u32 src_port = ivshm_rd32(&req->src_port);
 	u32 dst_port = ivshm_rd32(&req->dst_port);
 	u32 off = ivshm_rd32(&req->buff_offset);
 	u32 size = ivshm_rd32(&req->buff_size);
-	u32 type = ivshm_rd16(&req->sock_type);
 	struct ivshm_sock *child;
 	struct ivshm_channel *ch;
 	struct sock *listener, *sk;
@@ -1259,7 +1246,7 @@ static bool ivshm_handle_requests(struct ivshm_dev *dev)
 					     IVSHM_RECV_RELEASED, 0, 0);
 			continue;
 		}
-		if (!ivshm_answer_request(dev, i, gen, ch, sender)) {
+		if (!ivshm_answer_request(dev, i, gen, ch, sender, type)) {
 			atomic64_inc(&dev->stats.connects_refused);
 			ivshm_publish_answer(dev, ch, sender,
 					     IVSHM_RECV_REFUSED, 0, 0);
@@ -1616,6 +1603,35 @@ out:
 	return err ? err : len;
 }
 
+/* Consumes @bytes at our tail; rings if the sender waits for room. */
+static void ivshm_rx_consume(struct ivshm_sock *vsk, u32 bytes)
+{
+	struct ivshm_channel *ch = ivshm_rx_chan(vsk);
+
+	smp_mb();	/* data read before tail */
+	vsk->rx.pos += bytes;
+	ivshm_wr64(&ch->tail, vsk->rx.pos);
+	smp_mb();	/* tail before the wait flag */
+	if (ivshm_rd16(&ch->send_waiting))
+		ivshm_ring_doorbell(vsk->dev, vsk->peer);
+}
+
+/* Why a receive cannot go on, or 0 (not connected: 1 for EOF). */
+static int ivshm_recv_check(struct ivshm_sock *vsk)
+{
+	struct sock *sk = &vsk->sk;
+
+	if (sk->sk_state == TCP_ESTABLISHED)
+		return 0;
+	if (vsk->reset_err)
+		return -vsk->reset_err;
+	if (sk->sk_err)
+		return sock_error(sk);
+	if (sk->sk_state == TCP_CLOSE && (sk->sk_shutdown & RCV_SHUTDOWN))
+		return 1;
+	return -ENOTCONN;
+}
+
 static int ivshm_stream_recvmsg(struct socket *sock, struct msghdr *msg,
 				size_t len, int flags)
 {
@@ -1623,7 +1639,6 @@ static int ivshm_stream_recvmsg(struct socket *sock, struct msghdr *msg,
 	struct sock *sk = sock->sk;
 	struct ivshm_sock *vsk = ivshm_sk(sk);
 	bool peek = flags & MSG_PEEK;
-	struct ivshm_channel *ch;
 	size_t copied = 0, target;
 	long timeo;
 	s64 avail;
@@ -1634,14 +1649,9 @@ static int ivshm_stream_recvmsg(struct socket *sock, struct msghdr *msg,
 		return -EOPNOTSUPP;
 
 	lock_sock(sk);
-	if (sk->sk_state != TCP_ESTABLISHED) {
-		if (vsk->reset_err)
-			err = -vsk->reset_err;
-		else if (sk->sk_err)
-			err = sock_error(sk);
-		else if (sk->sk_state != TCP_CLOSE ||
-			 !(sk->sk_shutdown & RCV_SHUTDOWN))
-			err = -ENOTCONN;
+	err = ivshm_recv_check(vsk);
+	if (err) {
+		err = err > 0 ? 0 : err;
 		goto out;
 	}
 	target = sock_rcvlowat(sk, flags & MSG_WAITALL, len);
@@ -1669,7 +1679,6 @@ static int ivshm_stream_recvmsg(struct socket *sock, struct msghdr *msg,
 		if (avail > 0) {
 			size_t n = min_t(size_t, avail, len - copied);
 
-			ch = ivshm_rx_chan(vsk);
 			if (vsk->want_data)
 				ivshm_want_data(vsk, false);
 			err = ivshm_ring_read(vsk, vsk->rx.pos +
@@ -1681,14 +1690,8 @@ static int ivshm_stream_recvmsg(struct socket *sock, struct msghdr *msg,
 				break;
 			}
 			copied += n;
-			if (!peek) {
-				smp_mb();	/* data read before tail */
-				vsk->rx.pos += n;
-				ivshm_wr64(&ch->tail, vsk->rx.pos);
-				smp_mb();	/* tail before the wait flag */
-				if (ivshm_rd16(&ch->send_waiting))
-					ivshm_ring_doorbell(vsk->dev, vsk->peer);
-			}
+			if (!peek)
+				ivshm_rx_consume(vsk, n);
 			if (copied >= target)
 				break;
 			continue;
@@ -1718,19 +1721,6 @@ out:
 	return copied ? copied : err;
 }
 
-/* Consumes @bytes at our tail; rings if the sender waits for room. */
-static void ivshm_rx_consume(struct ivshm_sock *vsk, u32 bytes)
-{
-	struct ivshm_channel *ch = ivshm_rx_chan(vsk);
-
-	smp_mb();	/* data read before tail */
-	vsk->rx.pos += bytes;
-	ivshm_wr64(&ch->tail, vsk->rx.pos);
-	smp_mb();	/* tail before the wait flag */
-	if (ivshm_rd16(&ch->send_waiting))
-		ivshm_ring_doorbell(vsk->dev, vsk->peer);
-}
-
 /* Reads the record at our tail, which must be complete (a sender
  * publishes whole records).  Returns false for an impossible one.
  */
@@ -1745,22 +1735,6 @@ static bool ivshm_next_record(struct ivshm_sock *vsk, s64 avail, u32 *len,
 		return false;
 	}
 	return true;
-}
-
-/* Why a receive cannot go on, or 0 (not connected: 1 for EOF). */
-static int ivshm_recv_check(struct ivshm_sock *vsk)
-{
-	struct sock *sk = &vsk->sk;
-
-	if (sk->sk_state == TCP_ESTABLISHED)
-		return 0;
-	if (vsk->reset_err)
-		return -vsk->reset_err;
-	if (sk->sk_err)
-		return sock_error(sk);
-	if (sk->sk_state == TCP_CLOSE && (sk->sk_shutdown & RCV_SHUTDOWN))
-		return 1;
-	return -ENOTCONN;
 }
 
 /* SOCK_SEQPACKET receive: one message per call, MSG_EOR when its end was
@@ -1823,7 +1797,6 @@ static int ivshm_seqpacket_recvmsg(struct socket *sock, struct msghdr *msg,
 				copied = 0;
 				msglen = 0;
 				trunc = false;
-				vsk->rx_in_msg = false;
 				vsk->rx_discard = false;
 				continue;
 			}
@@ -1868,14 +1841,11 @@ static int ivshm_seqpacket_recvmsg(struct socket *sock, struct msghdr *msg,
 	remove_wait_queue(sk_sleep(sk), &wait);
 	if (vsk->dev && sk->sk_state == TCP_ESTABLISHED)
 		ivshm_want_data(vsk, true);
-	if (!peek) {
-		/* Cut short: what is left of this message comes next, or is
-		 * dropped if it no longer fits.
-		 */
-		vsk->rx_in_msg = !eor && (copied || msglen || vsk->rx_in_msg);
-		if (trunc && !eor)
-			vsk->rx_discard = true;
-	}
+	/* Cut short after MSG_TRUNC: the rest of the message is dropped.
+	 * Cut short otherwise: the rest comes with the next recv().
+	 */
+	if (!peek && trunc && !eor)
+		vsk->rx_discard = true;
 	if (eor || copied || msglen) {
 		if (eor)
 			msg->msg_flags |= MSG_EOR;
