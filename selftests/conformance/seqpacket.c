@@ -784,6 +784,43 @@ static void scatter_server(struct conf_ctx *ctx)
 
 /* ------------------------------------------------------------------ */
 
+/* A large send cut short by SO_SNDTIMEO is abandoned: the records that
+ * went out are dropped by the receiver (ABORT record), the next message
+ * arrives alone.
+ */
+static void abandon_client(struct conf_ctx *ctx)
+{
+	int fd = sp_connect_sndbuf(ctx, SMALL_CHANNEL);
+	struct timeval tv = { .tv_usec = 300 * 1000 };
+	char *buf = malloc(BIG_MSG);
+
+	CHECK(buf);
+	fill_pattern(buf, BIG_MSG, 41, 0);
+	CHECK_OK(setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)));
+	/* The peer does not read: one ring's worth goes out, then time out. */
+	CHECK_ERR(send(fd, buf, BIG_MSG, 0), EAGAIN);
+	tv.tv_usec = 0;
+	CHECK_OK(setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)));
+	ctl_send(ctx, "ABANDONED");
+	send_msg(fd, 100, 42, 0);
+	ctl_expect(ctx, "DONE");
+	free(buf);
+	close(fd);
+}
+
+static void abandon_server(struct conf_ctx *ctx)
+{
+	int fd = conf_accept_one(ctx, SOCK_SEQPACKET);
+
+	ctl_expect(ctx, "ABANDONED");
+	expect_msg(fd, 100, 42);
+	expect_nothing_queued(fd);
+	ctl_send(ctx, "DONE");
+	close(fd);
+}
+
+/* ------------------------------------------------------------------ */
+
 const struct conf_case conf_seqpacket_cases[] = {
 	{ "seqpacket: sends of 100 and 200 bytes arrive as two messages of 100 and 200 with MSG_EOR",
 	  boundaries_client, boundaries_server, 0 },
@@ -829,5 +866,7 @@ const struct conf_case conf_seqpacket_cases[] = {
 	  epipe_client, epipe_server, 0 },
 	{ "seqpacket: recvmsg with iovecs of 30+70 bytes gets one 60-byte message across them",
 	  scatter_client, scatter_server, 0 },
+	{ "seqpacket: a large send cut short by SO_SNDTIMEO fails with EAGAIN and none of it arrives",
+	  abandon_client, abandon_server, 0 },
 	{ NULL, NULL, NULL, 0 },
 };
