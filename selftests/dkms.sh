@@ -71,13 +71,7 @@ if ! command -v dkms >/dev/null; then
 	echo "1..$n"
 	exit 1
 fi
-if "$LAB" start --force -n 1 --mode doorbell >/dev/null 2>&1; then
-	ok "a guest starts"
-else
-	not_ok "a guest starts" "lab start failed"
-	echo "1..$n"
-	exit 1
-fi
+lab_up "a guest starts" -n 1 --mode doorbell
 # The lab's minimal init mounts devtmpfs, which has no /dev/fd; dkms uses
 # bash's <(...) throughout and needs it (as any udev-managed system has).
 run vm1 "[ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd" >/dev/null

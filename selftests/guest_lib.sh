@@ -1,7 +1,7 @@
 # shellcheck shell=bash
 # SPDX-License-Identifier: GPL-2.0
 #
-# Sourced by the guest test scripts (regions.sh, liveness.sh): TAP output,
+# Sourced by the guest test scripts (regions.sh, liveness.sh, dkms.sh): TAP output,
 # expectations, running commands in the lab's guests, region usage.
 # Needs TOP (the repository) and IVSHMEM_LAB_DIR set by the caller.
 
@@ -41,6 +41,16 @@ finish() {	# stop the lab, print the plan, exit with the verdict
 	echo "1..$n"
 	[ "$failures" -eq 0 ]
 	exit
+}
+lab_up() {	# lab_up NAME START-ARGS...: starts the lab, or fails and ends
+	local name=$1
+	shift
+	if "$LAB" start --force "$@" >/dev/null 2>&1; then
+		ok "$name"
+	else
+		not_ok "$name" "lab start failed"
+		finish
+	fi
 }
 start_peer() {	# start_peer VM: the test peer, waiting until it listens
 	run "$1" "setsid '$PEERD' >/tmp/peerd.log 2>&1 &

@@ -16,13 +16,7 @@ export IVSHMEM_LAB_DIR=${IVSHMEM_LAB_DIR:-/tmp/af_ivshmem-liveness}
 # shellcheck source=selftests/guest_lib.sh
 . "$TOP/selftests/guest_lib.sh"
 
-if "$LAB" start --force -n 2 --mode doorbell >/dev/null 2>&1; then
-	ok "two guests start"
-else
-	not_ok "two guests start" "lab start failed"
-	echo "1..$n"
-	exit 1
-fi
+lab_up "two guests start" -n 2 --mode doorbell
 loaded=yes
 for vm in vm1 vm2; do
 	run $vm "insmod '$MODULE'" >/dev/null && start_peer $vm >/dev/null || loaded=no

@@ -23,12 +23,7 @@ cat >"$topology" <<EOF
 region A doorbell 64M vm1 vm2
 region B doorbell 32M vm1 vm3
 EOF
-if "$LAB" start --force -n 3 --topology "$topology" >/dev/null 2>&1; then
-	ok "three guests on two regions start"
-else
-	not_ok "three guests on two regions start" "lab start failed"
-	finish
-fi
+lab_up "three guests on two regions start" -n 3 --topology "$topology"
 
 loaded=yes
 for vm in vm1 vm2 vm3; do
