@@ -29,7 +29,7 @@ KSRC = $(shell $(TOP)/tools/build/ksrc.sh)
 DEMO := tools/ivshmem-demo/ivshmem-demo
 NC := tools/ivshmem-nc/ivshmem-nc
 TESTS := selftests/ivshmem_test selftests/ivshmem_peerd selftests/ivshmem_stream \
-	selftests/ivshmem_pingpong selftests/ivshmem_conformance
+	selftests/ivshmem_pingpong selftests/ivshmem_conformance selftests/ivshmem_sockets
 CONFORMANCE_SOURCES := $(addprefix selftests/conformance/,main.c stream.c \
 	seqpacket.c dgram.c)
 KERNEL_SOURCES := $(filter-out %.mod.c,$(wildcard net/ivshmem/*.c net/ivshmem/*.h)) \
@@ -74,7 +74,8 @@ tools/%: tools/%.c tools/lib/ivshmem.h include/uapi/linux/af_ivshmem.h
 
 selftests: deps $(TESTS)
 
-selftests/ivshmem_peerd selftests/ivshmem_stream selftests/ivshmem_pingpong: %: %.c \
+selftests/ivshmem_peerd selftests/ivshmem_stream selftests/ivshmem_pingpong \
+		selftests/ivshmem_sockets: %: %.c \
 		selftests/ivshmem_util.h tools/lib/ivshmem.h \
 		include/uapi/linux/af_ivshmem.h
 	$(CC) $(USER_CFLAGS) -o $@ $< -lpthread
