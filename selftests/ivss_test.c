@@ -29,6 +29,18 @@ static void ok(bool cond, const char *name)
 	printf("%sok %d - %s\n", cond ? "" : "not ", ntest, name);
 }
 
+/* @s as TAP comment lines. */
+static void print_comment(const char *s)
+{
+	fputs("# ", stdout);
+	for (; *s; s++) {
+		putchar(*s);
+		if (*s == '\n' && s[1])
+			fputs("# ", stdout);
+	}
+	putchar('\n');
+}
+
 /* Compares @got with @want; on a difference shows both as TAP comments. */
 static void check_str(const char *got, const char *want, const char *name)
 {
@@ -36,15 +48,10 @@ static void check_str(const char *got, const char *want, const char *name)
 
 	ok(same, name);
 	if (!same) {
-		const char *p;
-
-		printf("# want:\n# ");
-		for (p = want; *p; p++)
-			fputs(*p == '\n' ? "\n# " : (char[2]){ *p, 0 }, stdout);
-		printf("\n# got:\n# ");
-		for (p = got; *p; p++)
-			fputs(*p == '\n' ? "\n# " : (char[2]){ *p, 0 }, stdout);
-		printf("\n");
+		printf("# want:\n");
+		print_comment(want);
+		printf("# got:\n");
+		print_comment(got);
 	}
 }
 

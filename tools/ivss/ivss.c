@@ -53,6 +53,8 @@
 #include <linux/ivshmem_diag.h>
 #include "../lib/ivshmem.h"
 
+#define ARRAY_SIZE(a)	(sizeof(a) / sizeof((a)[0]))
+
 #define IVSS_BUFSZ	32768	/* a dump part is at most 32 KiB */
 #define IVSS_REQSZ	512	/* our requests are small */
 
@@ -129,7 +131,7 @@ static int parse_state(const char *s, uint32_t *mask)
 {
 	size_t i;
 
-	for (i = 0; i < sizeof(state_names) / sizeof(state_names[0]); i++) {
+	for (i = 0; i < ARRAY_SIZE(state_names); i++) {
 		if (!strcasecmp(s, state_names[i].name)) {
 			*mask = state_names[i].mask;
 			return 0;
@@ -184,7 +186,7 @@ static bool is_key(const char *s)
 	};
 	size_t i;
 
-	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+	for (i = 0; i < ARRAY_SIZE(keys); i++)
 		if (!strcmp(s, keys[i]))
 			return true;
 	return false;
@@ -762,7 +764,7 @@ static const char *state_name(unsigned int state)
 		[TCP_CLOSING] = "CLOSING",
 	};
 
-	if (state < sizeof(names) / sizeof(names[0]) && names[state])
+	if (state < ARRAY_SIZE(names) && names[state])
 		return names[state];
 	return "UNKNOWN";
 }
@@ -1273,8 +1275,6 @@ static const char * const type_names[] = {
 	[SOCK_SEQPACKET] = "seqpacket",
 };
 
-#define NAMES(t)	t, sizeof(t) / sizeof(t[0])
-
 /* An attribute's value, "*" for the wildcard if @any, or "-" if absent. */
 static const char *rv(const struct ivss_rec *r, unsigned int a, bool any,
 		      char *buf, size_t size)
@@ -1370,7 +1370,7 @@ static void print_region_text(FILE *out, const struct ivss_fabric *f,
 				rv(c, IVSHMEM_A_CHAN_GENERATION, false, b[1], 24),
 				sr,
 				!HAS(c, IVSHMEM_A_CHAN_TYPE) ? "-" :
-				enum_name(NAMES(type_names),
+				enum_name(type_names, ARRAY_SIZE(type_names),
 					  c->v[IVSHMEM_A_CHAN_TYPE], t[0], 24),
 				ports,
 				rv(c, IVSHMEM_A_CHAN_OFFSET, false, b[2], 24),
@@ -1378,11 +1378,11 @@ static void print_region_text(FILE *out, const struct ivss_fabric *f,
 				rv(c, IVSHMEM_A_CHAN_FILL, false, b[4], 24),
 				pct,
 				!HAS(c, IVSHMEM_A_CHAN_SENDER_STATE) ? "-" :
-				enum_name(NAMES(send_states),
+				enum_name(send_states, ARRAY_SIZE(send_states),
 					  c->v[IVSHMEM_A_CHAN_SENDER_STATE],
 					  t[1], 24),
 				!HAS(c, IVSHMEM_A_CHAN_RECEIVER_STATE) ? "-" :
-				enum_name(NAMES(recv_states),
+				enum_name(recv_states, ARRAY_SIZE(recv_states),
 					  c->v[IVSHMEM_A_CHAN_RECEIVER_STATE],
 					  t[2], 24),
 				rv(c, IVSHMEM_A_CHAN_SENDER_PID, false, b[5], 24));
@@ -1471,7 +1471,7 @@ static void print_region_json(struct jw *j, const struct ivss_fabric *f,
 			jw_rec(j, "sender", c, IVSHMEM_A_CHAN_SENDER, true);
 			jw_rec(j, "receiver", c, IVSHMEM_A_CHAN_RECEIVER, true);
 			jw_rec_name(j, "type", c, IVSHMEM_A_CHAN_TYPE,
-				    NAMES(type_names));
+				    type_names, ARRAY_SIZE(type_names));
 			jw_rec(j, "src_port", c, IVSHMEM_A_CHAN_SRC_PORT, true);
 			jw_rec(j, "dst_port", c, IVSHMEM_A_CHAN_DST_PORT, true);
 			jw_rec(j, "offset", c, IVSHMEM_A_CHAN_OFFSET, false);
@@ -1482,10 +1482,10 @@ static void print_region_json(struct jw *j, const struct ivss_fabric *f,
 				jw_uint(j, "fill_pct", fill_pct(c));
 			jw_rec_name(j, "sender_state", c,
 				    IVSHMEM_A_CHAN_SENDER_STATE,
-				    NAMES(send_states));
+				    send_states, ARRAY_SIZE(send_states));
 			jw_rec_name(j, "receiver_state", c,
 				    IVSHMEM_A_CHAN_RECEIVER_STATE,
-				    NAMES(recv_states));
+				    recv_states, ARRAY_SIZE(recv_states));
 			jw_rec(j, "sender_pid", c, IVSHMEM_A_CHAN_SENDER_PID, false);
 			jw_rec(j, "peer_channel", c, IVSHMEM_A_CHAN_PEER_CHANNEL,
 			       true);
