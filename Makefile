@@ -5,6 +5,7 @@
 #   make          build the module, the tools and the tests
 #   make run      boot two guests and show a message and a bulk transfer
 #   make check    build, lint and run every test (host and guests)
+#   make ivss-test  the ivss parser and printer, offline (TAP)
 #   make bench    latency benchmark: AF_IVSHMEM modes beside TCP
 #   make install  the module (modules_install), tools, headers, man pages
 #   make dkms-install / dkms-remove   register the module with DKMS
@@ -28,8 +29,15 @@ KSRC = $(shell $(TOP)/tools/build/ksrc.sh)
 
 DEMO := tools/ivshmem-demo/ivshmem-demo
 NC := tools/ivshmem-nc/ivshmem-nc
+IVSS := tools/ivss/ivss
 TESTS := selftests/ivshmem_test selftests/ivshmem_peerd selftests/ivshmem_stream \
-	selftests/ivshmem_pingpong selftests/ivshmem_conformance selftests/ivshmem_sockets
+	selftests/ivshmem_pingpong selftests/ivshmem_conformance \
+	selftests/ivshmem_sockets selftests/ivss_test
+# ivss talks netlink through libmnl (libmnl-dev, installed by make deps).
+MNL_CFLAGS = $(shell pkg-config --cflags libmnl 2>/dev/null)
+MNL_LIBS = $(shell pkg-config --libs libmnl 2>/dev/null || echo -lmnl)
+IVSS_DEPS := tools/ivss/ivss.c tools/lib/ivshmem.h \
+	include/uapi/linux/af_ivshmem.h include/uapi/linux/ivshmem_diag.h
 CONFORMANCE_SOURCES := $(addprefix selftests/conformance/,main.c stream.c \
 	seqpacket.c dgram.c)
 KERNEL_SOURCES := $(filter-out %.mod.c,$(wildcard net/ivshmem/*.c net/ivshmem/*.h)) \
@@ -56,7 +64,7 @@ DKMS_K = $(if $(DKMS_KERNEL),-k $(DKMS_KERNEL))
 
 .PHONY: all deps module tools selftests check run bench lint sparse \
 	checkpatch docs clean install uninstall dkms-source dkms-install \
-	dkms-remove
+	dkms-remove ivss-test
 
 all: module tools selftests
 
@@ -66,11 +74,14 @@ deps:
 module: deps
 	$(MAKE) -C "$(KDIR_OF)" M=$(MODDIR) W=1 modules
 
-tools: deps $(DEMO) $(NC)
+tools: deps $(DEMO) $(NC) $(IVSS)
 	$(MAKE) -C tools/ivshmem-server
 
 tools/%: tools/%.c tools/lib/ivshmem.h include/uapi/linux/af_ivshmem.h
 	$(CC) $(USER_CFLAGS) -o $@ $<
+
+$(IVSS): $(IVSS_DEPS)
+	$(CC) $(USER_CFLAGS) $(MNL_CFLAGS) -o $@ $< $(MNL_LIBS)
 
 selftests: deps $(TESTS)
 
@@ -84,6 +95,13 @@ selftests/ivshmem_test: selftests/ivshmem_test.c selftests/ivshmem_util.h \
 		tools/lib/ivshmem.h include/uapi/linux/af_ivshmem.h
 	$(CC) $(USER_CFLAGS) -Wno-unused-parameter -Wno-sign-compare \
 		-I$(KSRC)/tools/testing/selftests -o $@ $< -lpthread
+
+# ivss's parsing and printing on hand-built netlink replies: no kernel.
+selftests/ivss_test: selftests/ivss_test.c $(IVSS_DEPS)
+	$(CC) $(USER_CFLAGS) $(MNL_CFLAGS) -o $@ $< $(MNL_LIBS)
+
+ivss-test: deps selftests/ivss_test
+	selftests/ivss_test
 
 selftests/ivshmem_conformance: $(CONFORMANCE_SOURCES) \
 		selftests/conformance/conformance.h tools/lib/ivshmem.h \
@@ -124,6 +142,7 @@ install: module tools
 	if [ -z "$(MOD_ROOT)" ]; then depmod -a "$(KREL_OF)"; fi
 	install -D -m 0755 $(SERVER) "$(DESTDIR)$(SBINDIR)/ivshmem-server"
 	install -D -m 0755 $(NC) "$(DESTDIR)$(BINDIR)/ivshmem-nc"
+	install -D -m 0755 $(IVSS) "$(DESTDIR)$(BINDIR)/ivss"
 	install -D -m 0755 $(DEMO) "$(DESTDIR)$(BINDIR)/ivshmem-demo"
 	install -D -m 0644 include/uapi/linux/af_ivshmem.h \
 		"$(DESTDIR)$(INCLUDEDIR)/linux/af_ivshmem.h"
@@ -138,6 +157,7 @@ uninstall:
 	if [ -z "$(MOD_ROOT)" ]; then depmod -a "$(KREL_OF)"; fi
 	rm -f "$(DESTDIR)$(SBINDIR)/ivshmem-server" \
 		"$(DESTDIR)$(BINDIR)/ivshmem-nc" "$(DESTDIR)$(BINDIR)/ivshmem-demo" \
+		"$(DESTDIR)$(BINDIR)/ivss" \
 		"$(DESTDIR)$(INCLUDEDIR)/linux/af_ivshmem.h" \
 		"$(DESTDIR)$(INCLUDEDIR)/ivshmem.h"
 	for m in $(MAN_PAGES); do \
@@ -173,4 +193,4 @@ dkms-remove:
 clean:
 	-$(MAKE) -C "$(KDIR_OF)" M=$(MODDIR) clean
 	$(MAKE) -C tools/ivshmem-server clean
-	rm -f $(DEMO) $(NC) $(TESTS)
+	rm -f $(DEMO) $(NC) $(IVSS) $(TESTS)
