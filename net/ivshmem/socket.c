@@ -372,7 +372,7 @@ static int ivshm_reset_cause(struct ivshm_sock *vsk, int err)
 /* Fails the connection with @err (a positive errno). */
 static void ivshm_reset(struct ivshm_sock *vsk, int err)
 {
-	trace_ivshmem_reset(vsk, ivshm_reset_cause(vsk, err), err);
+	trace_ivshmem_reset(vsk, ivshm_reset_cause(vsk, err), -err);
 	ivshm_disconnect(vsk, IVSHM_SEND_RESET);
 	vsk->reset_err = err;
 	vsk->sk.sk_shutdown = SHUTDOWN_MASK;

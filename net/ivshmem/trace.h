@@ -173,7 +173,7 @@ TRACE_EVENT(ivshmem_close,
 );
 
 /* A connection is reset; @err is what the socket's calls fail with from
- * now on (0 when the reset comes from its close).
+ * now on, a negative errno (0 when the reset comes from its close).
  */
 TRACE_EVENT(ivshmem_reset,
 	    TP_PROTO(const struct ivshm_sock *vsk, int cause, int err),
