@@ -10,6 +10,7 @@
 #include <linux/slab.h>
 
 #include "af_ivshmem.h"
+#include "trace.h"
 
 #define IVSHMEM_VENDOR_ID	0x1af4
 #define IVSHMEM_DEVICE_ID	0x1110
@@ -77,6 +78,7 @@ void ivshm_ring_doorbell(struct ivshm_dev *dev, u32 peer)
 		return;
 	iowrite32(peer << 16 | IVSHMEM_VECTOR_EVENT,
 		  dev->regs + IVSHMEM_REG_DOORBELL);
+	trace_ivshmem_doorbell_send(dev, peer);
 	atomic64_inc(&dev->stats.doorbells_sent);
 }
 
@@ -85,6 +87,7 @@ static irqreturn_t ivshm_irq(int irq, void *data)
 	struct ivshm_dev *dev = data;
 
 	atomic64_inc(&dev->stats.doorbells_received);
+	trace_ivshmem_doorbell_recv(dev, IVSHMEM_VECTOR_EVENT);
 	ivshm_kick(dev);
 	return IRQ_HANDLED;
 }

@@ -13,6 +13,7 @@
 #include <linux/sort.h>
 
 #include "af_ivshmem.h"
+#include "trace.h"
 
 #define IVSHM_FORMAT_WAIT_MS	5000
 #define IVSHM_LOCK_WAIT_MS	10000
@@ -508,6 +509,7 @@ unlock:
 	ivshm_control_unlock(dev, token);
 out:
 	mutex_unlock(&dev->alloc_mutex);
+	trace_ivshmem_chan_alloc(dev, size, ring, err);
 	return err;
 }
 
@@ -547,6 +549,7 @@ void ivshm_chan_free_foreign(struct ivshm_dev *dev, u32 index, u32 generation,
 	if (ivshm_rd32(&ch->alloc_state) == IVSHM_CHAN_ALLOCATED &&
 	    ivshm_rd32(&ch->generation) == generation &&
 	    ivshm_rd16(&ch->sender_vm) == sender) {
+		trace_ivshmem_chan_free(dev, index, generation, sender);
 		ivshm_wr32(&ch->sender_state, IVSHM_SEND_NONE);
 		ivshm_wr32(&ch->alloc_state, IVSHM_CHAN_FREE);
 		ivshm_publish_usage(dev, ivshm_collect_extents(dev));

@@ -132,6 +132,10 @@ static inline struct ivshm_sock *ivshm_sk(struct sock *sk)
 	return container_of(sk, struct ivshm_sock, sk);
 }
 
+/* Here, not with the other includes: the socket events read ivshm_sock. */
+#define CREATE_TRACE_POINTS
+#include "trace.h"
+
 #define IVSHM_BIND_HASH_BITS	8
 static struct hlist_head ivshm_bind_table[1 << IVSHM_BIND_HASH_BITS];
 static DEFINE_SPINLOCK(ivshm_bind_lock);
@@ -321,6 +325,7 @@ static void ivshm_disconnect(struct ivshm_sock *vsk, u32 send_state)
 
 	if (!dev)
 		return;
+	trace_ivshmem_close(vsk, send_state);
 	if (sk->sk_state == TCP_ESTABLISHED) {
 		/* Released before EOF: a reader that sees EOF sees both. */
 		ivshm_wr32(&ivshm_rx_chan(vsk)->receiver_state,
@@ -350,9 +355,24 @@ static void ivshm_set_closed(struct sock *sk, int err)
 	sk_error_report(sk);
 }
 
+/* Why @vsk is reset with @err, as the ivshmem_reset tracepoint says. */
+static int ivshm_reset_cause(struct ivshm_sock *vsk, int err)
+{
+	if (err == ENETDOWN)
+		return IVSHM_RESET_DEVICE_GONE;
+	if (!vsk->dev ||
+	    !ivshm_peer_alive(vsk->dev, vsk->peer, vsk->peer_epoch))
+		return IVSHM_RESET_PEER_DEAD;
+	if (vsk->sk.sk_state == TCP_ESTABLISHED &&
+	    ivshm_rd32(&ivshm_rx_chan(vsk)->sender_state) == IVSHM_SEND_RESET)
+		return IVSHM_RESET_PEER;
+	return IVSHM_RESET_INVALID;
+}
+
 /* Fails the connection with @err (a positive errno). */
 static void ivshm_reset(struct ivshm_sock *vsk, int err)
 {
+	trace_ivshmem_reset(vsk, ivshm_reset_cause(vsk, err), -err);
 	ivshm_disconnect(vsk, IVSHM_SEND_RESET);
 	vsk->reset_err = err;
 	vsk->sk.sk_shutdown = SHUTDOWN_MASK;
@@ -528,6 +548,7 @@ static void ivshm_connect_fail(struct ivshm_sock *vsk, int err)
 {
 	struct ivshm_dev *dev = vsk->dev;
 
+	trace_ivshmem_connect_done(vsk, -err);
 	if (err == ECONNREFUSED) {
 		/* A refusal is the receiver's last word: free at once. */
 		ivshm_chan_free(dev, vsk->tx.index, vsk->tx.generation);
@@ -563,6 +584,7 @@ static void ivshm_connect_check(struct ivshm_sock *vsk)
 		}
 		ivshm_set_tx_state(vsk, IVSHM_SEND_OPEN);
 		ivshm_set_established(vsk);
+		trace_ivshmem_connect_done(vsk, 0);
 		vsk->sk.sk_state_change(&vsk->sk);
 		return;
 	case IVSHM_RECV_REFUSED:
@@ -635,6 +657,8 @@ static void ivshm_stop_listening(struct ivshm_sock *vsk)
 		list_del_init(&child->accept_node);
 		sk_acceptq_removed(sk);
 		lock_sock_nested(&child->sk, SINGLE_DEPTH_NESTING);
+		if (child->dev)
+			trace_ivshmem_reset(child, IVSHM_RESET_LOCAL, 0);
 		ivshm_disconnect(child, IVSHM_SEND_RESET);
 		child->sk.sk_state = TCP_CLOSE;
 		release_sock(&child->sk);
@@ -700,6 +724,8 @@ static void ivshm_close_locked(struct ivshm_sock *vsk)
 		else if (sock_flag(sk, SOCK_LINGER))
 			ivshm_linger(vsk);
 	}
+	if (how == IVSHM_SEND_RESET)
+		trace_ivshmem_reset(vsk, IVSHM_RESET_LOCAL, 0);
 	ivshm_disconnect(vsk, how);
 	sk->sk_state = TCP_CLOSE;
 	sk->sk_shutdown = SHUTDOWN_MASK;
@@ -926,6 +952,7 @@ static int ivshm_connect(struct socket *sock, struct sockaddr *uaddr,
 	ivshm_wr16(&ch->sock_type, sk->sk_type);
 	smp_wmb();	/* the request's fields before its state */
 	ivshm_set_tx_state(vsk, IVSHM_SEND_CONNECTING);
+	trace_ivshmem_connect(vsk);
 
 	ivshm_post_request(dev);
 
@@ -1150,6 +1177,7 @@ static bool ivshm_answer_request(struct ivshm_dev *dev, u32 index, u32 gen,
 	ivshm_set_established(child);
 	ivshm_publish_answer(dev, req, sender, IVSHM_RECV_ACCEPTED,
 			     child->tx.index, child->tx.generation);
+	trace_ivshmem_accept(child);
 
 	list_add_tail(&child->accept_node, &ivshm_sk(listener)->accept_queue);
 	sk_acceptq_added(listener);
