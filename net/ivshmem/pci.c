@@ -317,6 +317,12 @@ IVSHM_STAT_ATTR(dgram_received);
 IVSHM_STAT_ATTR(dgram_dropped_no_socket);
 IVSHM_STAT_ATTR(dgram_dropped_rcvbuf);
 IVSHM_STAT_ATTR(request_scans);
+IVSHM_STAT_ATTR(resets_sent);
+IVSHM_STAT_ATTR(resets_received);
+IVSHM_STAT_ATTR(resets_peer_dead);
+IVSHM_STAT_ATTR(resets_device_gone);
+IVSHM_STAT_ATTR(channels_allocated);
+IVSHM_STAT_ATTR(channels_freed);
 
 static struct attribute *ivshm_stats_attrs[] = {
 	&ivshm_stat_doorbells_sent.attr.attr,
@@ -332,6 +338,12 @@ static struct attribute *ivshm_stats_attrs[] = {
 	&ivshm_stat_dgram_dropped_no_socket.attr.attr,
 	&ivshm_stat_dgram_dropped_rcvbuf.attr.attr,
 	&ivshm_stat_request_scans.attr.attr,
+	&ivshm_stat_resets_sent.attr.attr,
+	&ivshm_stat_resets_received.attr.attr,
+	&ivshm_stat_resets_peer_dead.attr.attr,
+	&ivshm_stat_resets_device_gone.attr.attr,
+	&ivshm_stat_channels_allocated.attr.attr,
+	&ivshm_stat_channels_freed.attr.attr,
 	NULL
 };
 

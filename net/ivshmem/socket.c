@@ -350,9 +350,41 @@ static void ivshm_set_closed(struct sock *sk, int err)
 	sk_error_report(sk);
 }
 
+/* Counts a connection lost to a reset, once: the first reset detaches
+ * the socket from its device.  Why it was lost, in order: the device is
+ * going away (ENETDOWN); the peer reset it (RESET on the channel we
+ * receive on, still the one we connected with); the peer's incarnation
+ * is gone (declared dead, left or replaced).  A reset for anything else
+ * (impossible shared state) is counted as a validation failure already.
+ */
+static void ivshm_count_reset(struct ivshm_sock *vsk, int err)
+{
+	struct ivshm_dev *dev = vsk->dev;
+	struct ivshm_channel *rx;
+
+	if (!dev)
+		return;
+	if (err == ENETDOWN) {
+		atomic64_inc(&dev->stats.resets_device_gone);
+		return;
+	}
+	if (vsk->sk.sk_state == TCP_ESTABLISHED) {
+		rx = ivshm_rx_chan(vsk);
+		if (ivshm_rd32(&rx->alloc_state) == IVSHM_CHAN_ALLOCATED &&
+		    ivshm_rd32(&rx->generation) == vsk->rx.generation &&
+		    ivshm_rd32(&rx->sender_state) == IVSHM_SEND_RESET) {
+			atomic64_inc(&dev->stats.resets_received);
+			return;
+		}
+	}
+	if (!ivshm_peer_alive(dev, vsk->peer, vsk->peer_epoch))
+		atomic64_inc(&dev->stats.resets_peer_dead);
+}
+
 /* Fails the connection with @err (a positive errno). */
 static void ivshm_reset(struct ivshm_sock *vsk, int err)
 {
+	ivshm_count_reset(vsk, err);
 	ivshm_disconnect(vsk, IVSHM_SEND_RESET);
 	vsk->reset_err = err;
 	vsk->sk.sk_shutdown = SHUTDOWN_MASK;
@@ -635,6 +667,8 @@ static void ivshm_stop_listening(struct ivshm_sock *vsk)
 		list_del_init(&child->accept_node);
 		sk_acceptq_removed(sk);
 		lock_sock_nested(&child->sk, SINGLE_DEPTH_NESTING);
+		if (child->dev && child->sk.sk_state == TCP_ESTABLISHED)
+			atomic64_inc(&child->dev->stats.resets_sent);
 		ivshm_disconnect(child, IVSHM_SEND_RESET);
 		child->sk.sk_state = TCP_CLOSE;
 		release_sock(&child->sk);
@@ -694,11 +728,17 @@ static void ivshm_close_locked(struct ivshm_sock *vsk)
 	if (sk->sk_state == TCP_LISTEN)
 		ivshm_stop_listening(vsk);
 	if (sk->sk_state == TCP_ESTABLISHED && vsk->dev) {
-		if (ivshm_rx_avail(vsk) ||
-		    (sock_flag(sk, SOCK_LINGER) && !sk->sk_lingertime))
+		s64 avail = ivshm_rx_avail(vsk);
+
+		if (avail > 0 ||
+		    (sock_flag(sk, SOCK_LINGER) && !sk->sk_lingertime)) {
 			how = IVSHM_SEND_RESET;
-		else if (sock_flag(sk, SOCK_LINGER))
+			atomic64_inc(&vsk->dev->stats.resets_sent);
+		} else if (avail) {
+			how = IVSHM_SEND_RESET;	/* the peer's channel is gone */
+		} else if (sock_flag(sk, SOCK_LINGER)) {
 			ivshm_linger(vsk);
+		}
 	}
 	ivshm_disconnect(vsk, how);
 	sk->sk_state = TCP_CLOSE;
