@@ -22,8 +22,9 @@
 #define IVSHM_POLL_FAST_ROUNDS	64	/* idle polls before the poller backs off */
 
 /* Counters of one device, one sysfs file each in the PCI device's
- * "stats" directory (pci.c).  Documentation/networking/af_ivshmem.rst
- * says what each counts.
+ * "stats" directory (pci.c), and IVSHMEM_A_STATS of the fabric view
+ * (fabric.c).  Documentation/networking/af_ivshmem.rst says what each
+ * counts.
  */
 struct ivshm_stats {
 	atomic64_t doorbells_sent;
@@ -287,6 +288,10 @@ void ivshm_dgram_deliver(struct ivshm_dev *dev, u32 src_peer, u32 src_port,
 void ivshm_dev_detach_socks(struct ivshm_dev *dev);
 int ivshm_sock_init(void);
 void ivshm_sock_exit(void);
+
+/* The fabric view, generic netlink family "ivshmem" (fabric.c). */
+int ivshm_fabric_init(void);
+void ivshm_fabric_exit(void);
 
 /* Module parameters (socket.c). */
 extern unsigned int ivshm_channel_size;

@@ -384,7 +384,12 @@ static int __init ivshm_init(void)
 	err = pci_register_driver(&ivshm_pci_driver);
 	if (err)
 		goto fail_sock;
+	err = ivshm_fabric_init();
+	if (err)
+		goto fail_pci;
 	return 0;
+fail_pci:
+	pci_unregister_driver(&ivshm_pci_driver);
 fail_sock:
 	ivshm_sock_exit();
 fail_wq:
@@ -394,6 +399,7 @@ fail_wq:
 
 static void __exit ivshm_exit(void)
 {
+	ivshm_fabric_exit();
 	pci_unregister_driver(&ivshm_pci_driver);
 	ivshm_sock_exit();
 	destroy_workqueue(ivshm_wq);
