@@ -22,7 +22,9 @@
 #define IVSHM_POLL_FAST_ROUNDS	64	/* idle polls before the poller backs off */
 
 /* Counters of one device, one sysfs file each in the PCI device's
- * "stats" directory (pci.c).
+ * "stats" directory (pci.c), and IVSHMEM_A_STATS of the fabric view
+ * (fabric.c).  Documentation/networking/af_ivshmem.rst says what each
+ * counts.
  */
 struct ivshm_stats {
 	atomic64_t doorbells_sent;
@@ -38,6 +40,12 @@ struct ivshm_stats {
 	atomic64_t dgram_dropped_no_socket;
 	atomic64_t dgram_dropped_rcvbuf;
 	atomic64_t request_scans;
+	atomic64_t resets_sent;
+	atomic64_t resets_received;
+	atomic64_t resets_peer_dead;
+	atomic64_t resets_device_gone;
+	atomic64_t channels_allocated;
+	atomic64_t channels_freed;
 };
 
 /**
@@ -235,6 +243,7 @@ int ivshm_region_attach(struct ivshm_dev *dev);
 void ivshm_region_detach(struct ivshm_dev *dev);
 bool ivshm_peer_active(struct ivshm_dev *dev, u32 peer, u64 *epoch);
 bool ivshm_peer_alive(struct ivshm_dev *dev, u32 peer, u64 epoch);
+bool ivshm_peer_declared_dead(struct ivshm_dev *dev, u32 peer, u64 epoch);
 bool ivshm_peers_check(struct ivshm_dev *dev);
 void ivshm_reclaim_dead_peers(struct ivshm_dev *dev);
 void ivshm_chan_free_foreign(struct ivshm_dev *dev, u32 index, u32 generation,
@@ -279,6 +288,10 @@ void ivshm_dgram_deliver(struct ivshm_dev *dev, u32 src_peer, u32 src_port,
 void ivshm_dev_detach_socks(struct ivshm_dev *dev);
 int ivshm_sock_init(void);
 void ivshm_sock_exit(void);
+
+/* The fabric view, generic netlink family "ivshmem" (fabric.c). */
+int ivshm_fabric_init(void);
+void ivshm_fabric_exit(void);
 
 /* Module parameters (socket.c). */
 extern unsigned int ivshm_channel_size;

@@ -320,6 +320,12 @@ IVSHM_STAT_ATTR(dgram_received);
 IVSHM_STAT_ATTR(dgram_dropped_no_socket);
 IVSHM_STAT_ATTR(dgram_dropped_rcvbuf);
 IVSHM_STAT_ATTR(request_scans);
+IVSHM_STAT_ATTR(resets_sent);
+IVSHM_STAT_ATTR(resets_received);
+IVSHM_STAT_ATTR(resets_peer_dead);
+IVSHM_STAT_ATTR(resets_device_gone);
+IVSHM_STAT_ATTR(channels_allocated);
+IVSHM_STAT_ATTR(channels_freed);
 
 static struct attribute *ivshm_stats_attrs[] = {
 	&ivshm_stat_doorbells_sent.attr.attr,
@@ -335,6 +341,12 @@ static struct attribute *ivshm_stats_attrs[] = {
 	&ivshm_stat_dgram_dropped_no_socket.attr.attr,
 	&ivshm_stat_dgram_dropped_rcvbuf.attr.attr,
 	&ivshm_stat_request_scans.attr.attr,
+	&ivshm_stat_resets_sent.attr.attr,
+	&ivshm_stat_resets_received.attr.attr,
+	&ivshm_stat_resets_peer_dead.attr.attr,
+	&ivshm_stat_resets_device_gone.attr.attr,
+	&ivshm_stat_channels_allocated.attr.attr,
+	&ivshm_stat_channels_freed.attr.attr,
 	NULL
 };
 
@@ -375,7 +387,12 @@ static int __init ivshm_init(void)
 	err = pci_register_driver(&ivshm_pci_driver);
 	if (err)
 		goto fail_sock;
+	err = ivshm_fabric_init();
+	if (err)
+		goto fail_pci;
 	return 0;
+fail_pci:
+	pci_unregister_driver(&ivshm_pci_driver);
 fail_sock:
 	ivshm_sock_exit();
 fail_wq:
@@ -385,6 +402,7 @@ fail_wq:
 
 static void __exit ivshm_exit(void)
 {
+	ivshm_fabric_exit();
 	pci_unregister_driver(&ivshm_pci_driver);
 	ivshm_sock_exit();
 	destroy_workqueue(ivshm_wq);

@@ -169,8 +169,23 @@ bool ivshm_peer_alive(struct ivshm_dev *dev, u32 peer, u64 epoch)
 
 	if (!ivshm_peer_active(dev, peer, &now_epoch) || now_epoch != epoch)
 		return false;
-	return !(READ_ONCE(dev->watch[peer].dead) &&
-		 READ_ONCE(dev->watch[peer].epoch) == epoch);
+	return !ivshm_peer_declared_dead(dev, peer, epoch);
+}
+
+/**
+ * ivshm_peer_declared_dead() - has our liveness check given up on @peer?
+ * @dev: the device
+ * @peer: peer id, below %IVSHM_MAX_PEERS
+ * @epoch: the incarnation in question
+ *
+ * Unlike ivshm_peer_alive() this does not look at the peer slot: the
+ * caller has read its state and epoch already.  Our own slot is never
+ * declared dead.
+ */
+bool ivshm_peer_declared_dead(struct ivshm_dev *dev, u32 peer, u64 epoch)
+{
+	return READ_ONCE(dev->watch[peer].dead) &&
+	       READ_ONCE(dev->watch[peer].epoch) == epoch;
 }
 
 /**
@@ -505,6 +520,7 @@ int ivshm_chan_alloc(struct ivshm_dev *dev, u32 size, struct ivshm_ring *ring)
 	ring->offset = offset;
 	ring->size = size;
 	ring->pos = 0;
+	atomic64_inc(&dev->stats.channels_allocated);
 unlock:
 	ivshm_control_unlock(dev, token);
 out:
@@ -553,6 +569,7 @@ void ivshm_chan_free_foreign(struct ivshm_dev *dev, u32 index, u32 generation,
 		ivshm_wr32(&ch->sender_state, IVSHM_SEND_NONE);
 		ivshm_wr32(&ch->alloc_state, IVSHM_CHAN_FREE);
 		ivshm_publish_usage(dev, ivshm_collect_extents(dev));
+		atomic64_inc(&dev->stats.channels_freed);
 	} else {
 		ivshm_note_bad(dev, "freeing a channel that changed", index);
 	}

@@ -355,24 +355,59 @@ static void ivshm_set_closed(struct sock *sk, int err)
 	sk_error_report(sk);
 }
 
-/* Why @vsk is reset with @err, as the ivshmem_reset tracepoint says. */
+/* Why @vsk is reset with @err, in order: the device is going away
+ * (ENETDOWN); the peer reset it (RESET on the channel we receive on,
+ * still the one we connected with); the peer's incarnation is gone
+ * (declared dead, left or replaced); else the peer's shared state was
+ * impossible.
+ */
 static int ivshm_reset_cause(struct ivshm_sock *vsk, int err)
 {
+	struct ivshm_dev *dev = vsk->dev;
+	struct ivshm_channel *rx;
+
 	if (err == ENETDOWN)
 		return IVSHM_RESET_DEVICE_GONE;
-	if (!vsk->dev ||
-	    !ivshm_peer_alive(vsk->dev, vsk->peer, vsk->peer_epoch))
+	if (!dev)
 		return IVSHM_RESET_PEER_DEAD;
-	if (vsk->sk.sk_state == TCP_ESTABLISHED &&
-	    ivshm_rd32(&ivshm_rx_chan(vsk)->sender_state) == IVSHM_SEND_RESET)
-		return IVSHM_RESET_PEER;
+	if (vsk->sk.sk_state == TCP_ESTABLISHED) {
+		rx = ivshm_rx_chan(vsk);
+		if (ivshm_rd32(&rx->alloc_state) == IVSHM_CHAN_ALLOCATED &&
+		    ivshm_rd32(&rx->generation) == vsk->rx.generation &&
+		    ivshm_rd32(&rx->sender_state) == IVSHM_SEND_RESET)
+			return IVSHM_RESET_PEER;
+	}
+	if (!ivshm_peer_alive(dev, vsk->peer, vsk->peer_epoch))
+		return IVSHM_RESET_PEER_DEAD;
 	return IVSHM_RESET_INVALID;
+}
+
+/* Counts a connection lost to a reset, once: the first reset detaches
+ * the socket from its device.  Impossible shared state is counted as a
+ * validation failure already.
+ */
+static void ivshm_count_reset(struct ivshm_sock *vsk, int cause)
+{
+	struct ivshm_stats *stats;
+
+	if (!vsk->dev)
+		return;
+	stats = &vsk->dev->stats;
+	if (cause == IVSHM_RESET_DEVICE_GONE)
+		atomic64_inc(&stats->resets_device_gone);
+	else if (cause == IVSHM_RESET_PEER)
+		atomic64_inc(&stats->resets_received);
+	else if (cause == IVSHM_RESET_PEER_DEAD)
+		atomic64_inc(&stats->resets_peer_dead);
 }
 
 /* Fails the connection with @err (a positive errno). */
 static void ivshm_reset(struct ivshm_sock *vsk, int err)
 {
-	trace_ivshmem_reset(vsk, ivshm_reset_cause(vsk, err), -err);
+	int cause = ivshm_reset_cause(vsk, err);
+
+	trace_ivshmem_reset(vsk, cause, -err);
+	ivshm_count_reset(vsk, cause);
 	ivshm_disconnect(vsk, IVSHM_SEND_RESET);
 	vsk->reset_err = err;
 	vsk->sk.sk_shutdown = SHUTDOWN_MASK;
@@ -657,8 +692,11 @@ static void ivshm_stop_listening(struct ivshm_sock *vsk)
 		list_del_init(&child->accept_node);
 		sk_acceptq_removed(sk);
 		lock_sock_nested(&child->sk, SINGLE_DEPTH_NESTING);
-		if (child->dev)
+		if (child->dev) {
 			trace_ivshmem_reset(child, IVSHM_RESET_LOCAL, 0);
+			if (child->sk.sk_state == TCP_ESTABLISHED)
+				atomic64_inc(&child->dev->stats.resets_sent);
+		}
 		ivshm_disconnect(child, IVSHM_SEND_RESET);
 		child->sk.sk_state = TCP_CLOSE;
 		release_sock(&child->sk);
@@ -718,11 +756,17 @@ static void ivshm_close_locked(struct ivshm_sock *vsk)
 	if (sk->sk_state == TCP_LISTEN)
 		ivshm_stop_listening(vsk);
 	if (sk->sk_state == TCP_ESTABLISHED && vsk->dev) {
-		if (ivshm_rx_avail(vsk) ||
-		    (sock_flag(sk, SOCK_LINGER) && !sk->sk_lingertime))
+		s64 avail = ivshm_rx_avail(vsk);
+
+		if (avail > 0 ||
+		    (sock_flag(sk, SOCK_LINGER) && !sk->sk_lingertime)) {
 			how = IVSHM_SEND_RESET;
-		else if (sock_flag(sk, SOCK_LINGER))
+			atomic64_inc(&vsk->dev->stats.resets_sent);
+		} else if (avail) {
+			how = IVSHM_SEND_RESET;	/* the peer's channel is gone */
+		} else if (sock_flag(sk, SOCK_LINGER)) {
 			ivshm_linger(vsk);
+		}
 	}
 	if (how == IVSHM_SEND_RESET)
 		trace_ivshmem_reset(vsk, IVSHM_RESET_LOCAL, 0);
