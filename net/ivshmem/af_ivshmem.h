@@ -280,6 +280,14 @@ void ivshm_dev_detach_socks(struct ivshm_dev *dev);
 int ivshm_sock_init(void);
 void ivshm_sock_exit(void);
 
+/* For af_ivshmem_diag (socket.c, exported). */
+struct ivshmem_diag_msg;
+struct ivshmem_diag_channels;
+int ivshm_family(void);
+struct sock *ivshm_diag_next(struct sock *prev, unsigned long *pos);
+int ivshm_diag_fill(struct sock *sk, struct ivshmem_diag_msg *msg,
+		    struct ivshmem_diag_channels *chans);
+
 /* Module parameters (socket.c). */
 extern unsigned int ivshm_channel_size;
 extern unsigned int ivshm_poll_interval_ms;
