@@ -7,8 +7,8 @@
 #   make check    build, lint and run every test (host and guests)
 #   make ivss-test  the ivss parser and printer, offline (TAP)
 #   make bench    latency benchmark: AF_IVSHMEM modes beside TCP
-#   make install  the module (modules_install), tools, headers, man pages
-#   make dkms-install / dkms-remove   register the module with DKMS
+#   make install  the modules (modules_install), tools, headers, man pages
+#   make dkms-install / dkms-remove   register the modules with DKMS
 #
 # KDIR=/path/to/kernel/build overrides the kernel the module is built for
 # (default: the newest Debian kernel with both image and headers).
@@ -40,8 +40,9 @@ IVSS_DEPS := tools/ivss/ivss.c tools/lib/ivshmem.h \
 	include/uapi/linux/af_ivshmem.h include/uapi/linux/ivshmem_diag.h
 CONFORMANCE_SOURCES := $(addprefix selftests/conformance/,main.c stream.c \
 	seqpacket.c dgram.c)
+UAPI_HEADERS := include/uapi/linux/af_ivshmem.h include/uapi/linux/ivshmem_diag.h
 KERNEL_SOURCES := $(filter-out %.mod.c,$(wildcard net/ivshmem/*.c net/ivshmem/*.h)) \
-	include/uapi/linux/af_ivshmem.h
+	$(UAPI_HEADERS)
 
 VERSION := $(shell cat $(TOP)/VERSION)
 PREFIX ?= /usr/local
@@ -144,8 +145,10 @@ install: module tools
 	install -D -m 0755 $(NC) "$(DESTDIR)$(BINDIR)/ivshmem-nc"
 	install -D -m 0755 $(IVSS) "$(DESTDIR)$(BINDIR)/ivss"
 	install -D -m 0755 $(DEMO) "$(DESTDIR)$(BINDIR)/ivshmem-demo"
-	install -D -m 0644 include/uapi/linux/af_ivshmem.h \
-		"$(DESTDIR)$(INCLUDEDIR)/linux/af_ivshmem.h"
+	for h in $(UAPI_HEADERS); do \
+		install -D -m 0644 $$h "$(DESTDIR)$(INCLUDEDIR)/linux/$${h##*/}" \
+			|| exit 1; \
+	done
 	install -D -m 0644 tools/lib/ivshmem.h "$(DESTDIR)$(INCLUDEDIR)/ivshmem.h"
 	for m in $(MAN_PAGES); do \
 		install -D -m 0644 $$m "$(DESTDIR)$(MANDIR)/man$${m##*.}/$${m#man/}" \
@@ -153,18 +156,20 @@ install: module tools
 	done
 
 uninstall:
-	rm -f "$(MOD_ROOT)/lib/modules/$(KREL_OF)/$(INSTALL_MOD_DIR)/af_ivshmem.ko"
+	rm -f "$(MOD_ROOT)/lib/modules/$(KREL_OF)/$(INSTALL_MOD_DIR)/af_ivshmem.ko" \
+		"$(MOD_ROOT)/lib/modules/$(KREL_OF)/$(INSTALL_MOD_DIR)/af_ivshmem_diag.ko"
 	if [ -z "$(MOD_ROOT)" ]; then depmod -a "$(KREL_OF)"; fi
 	rm -f "$(DESTDIR)$(SBINDIR)/ivshmem-server" \
 		"$(DESTDIR)$(BINDIR)/ivshmem-nc" "$(DESTDIR)$(BINDIR)/ivshmem-demo" \
 		"$(DESTDIR)$(BINDIR)/ivss" \
 		"$(DESTDIR)$(INCLUDEDIR)/linux/af_ivshmem.h" \
+		"$(DESTDIR)$(INCLUDEDIR)/linux/ivshmem_diag.h" \
 		"$(DESTDIR)$(INCLUDEDIR)/ivshmem.h"
 	for m in $(MAN_PAGES); do \
 		rm -f "$(DESTDIR)$(MANDIR)/man$${m##*.}/$${m#man/}"; \
 	done
 
-# The module's sources, the uapi header, dkms.conf (with the version filled
+# The modules' sources, the uapi headers, dkms.conf (with the version filled
 # in) and VERSION, laid out as in the repository (the module finds the uapi
 # header at ../../include).  DESTDIR stages it, e.g. for a package.
 dkms-source:
@@ -172,7 +177,7 @@ dkms-source:
 	install -D -m 0644 -t "$(DESTDIR)$(DKMS_SRC)/net/ivshmem" \
 		net/ivshmem/Kbuild $(filter net/%,$(KERNEL_SOURCES))
 	install -D -m 0644 -t "$(DESTDIR)$(DKMS_SRC)/include/uapi/linux" \
-		include/uapi/linux/af_ivshmem.h
+		$(UAPI_HEADERS)
 	install -m 0644 VERSION "$(DESTDIR)$(DKMS_SRC)/VERSION"
 	sed 's/"@VERSION@"/"$(VERSION)"/' dkms.conf > "$(DESTDIR)$(DKMS_SRC)/dkms.conf"
 

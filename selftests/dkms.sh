@@ -4,13 +4,13 @@
 # Installation.  On the host, without touching the system: `make install`
 # into a temporary DESTDIR puts exactly the expected files there and
 # nothing in their real places, `make uninstall` removes them again, and
-# the DKMS source tree (`make dkms-source`) builds the module on its own.
+# the DKMS source tree (`make dkms-source`) builds the modules on its own.
 # In one guest of the VM lab, where DKMS may change the kernel's module
 # tree (the guest sees the host's / through a 9p overlay whose writes stay
 # in the guest, so DKMS and the kernel headers are the host's and nothing
 # reaches the host): `make dkms-install` registers, builds and installs
-# the module for the guest's kernel, `dkms status` says so, modprobe finds
-# it under updates/dkms, loads it (the guest has an ivshmem-doorbell
+# the modules for the guest's kernel, `dkms status` says so, modprobe finds
+# them under updates/dkms, loads it (the guest has an ivshmem-doorbell
 # device) and unloads it, and `make dkms-remove` takes it all away.
 # Building the module under TCG takes a few minutes.  Needs dkms on the
 # host (`make deps`).  Prints TAP; exits non-zero on failure.
@@ -29,10 +29,12 @@ trap 'rm -rf "$TMP"' EXIT
 
 # make install into a staging directory.
 expected="lib/modules/$KREL/extra/af_ivshmem.ko
+lib/modules/$KREL/extra/af_ivshmem_diag.ko
 usr/local/bin/ivshmem-demo
 usr/local/bin/ivshmem-nc
 usr/local/include/ivshmem.h
 usr/local/include/linux/af_ivshmem.h
+usr/local/include/linux/ivshmem_diag.h
 usr/local/sbin/ivshmem-server"
 for m in "$TOP"/man/*.[1-8]; do
 	expected+=$'\n'"usr/local/share/man/man${m##*.}/${m##*/}"
@@ -44,7 +46,7 @@ if make -C "$TOP" install DESTDIR="$TMP/root" >"$TMP/install.log" 2>&1; then
 else
 	not_ok "make install DESTDIR=... succeeds" "$(tail -n 5 "$TMP/install.log")"
 fi
-expect "it installs the module, tools, headers and man pages under DESTDIR" \
+expect "it installs the modules, tools, headers and man pages under DESTDIR" \
 	"$expected" "$(cd "$TMP/root" && find . -type f | sed 's|^\./||' | sort)"
 after=$(while read -r f; do [ -e "/$f" ] && echo "/$f"; done <<<"$expected")
 expect "  ... and nothing in their places outside DESTDIR" "$before" "$after"
@@ -58,10 +60,11 @@ make -C "$TOP" dkms-source DESTDIR="$TMP/dkms" >"$TMP/source.log" 2>&1
 expect "make dkms-source fills in PACKAGE_VERSION" "PACKAGE_VERSION=\"$VERSION\"" \
 	"$(grep '^PACKAGE_VERSION=' "$src/dkms.conf" 2>&1)"
 if make -C "$KDIR" M="$src/net/ivshmem" modules >"$TMP/build.log" 2>&1 &&
-   [ -f "$src/net/ivshmem/af_ivshmem.ko" ]; then
-	ok "the DKMS source tree builds the module on its own"
+   [ -f "$src/net/ivshmem/af_ivshmem.ko" ] &&
+   [ -f "$src/net/ivshmem/af_ivshmem_diag.ko" ]; then
+	ok "the DKMS source tree builds the modules on its own"
 else
-	not_ok "the DKMS source tree builds the module on its own" \
+	not_ok "the DKMS source tree builds the modules on its own" \
 		"$(tail -n 5 "$TMP/build.log")"
 fi
 
@@ -84,15 +87,20 @@ expect "make dkms-install in the guest ($(($(date +%s) - t0)) s)" installed "$ou
 expect "dkms status: installed for the guest's kernel" \
 	"af_ivshmem/$VERSION, $GREL, x86_64: installed" \
 	"$(run vm1 "dkms status af_ivshmem")"
-expect "modinfo finds the module under updates/dkms" \
-	"/lib/modules/$GREL/updates/dkms/af_ivshmem.ko" \
-	"$(run vm1 "modinfo -n af_ivshmem")"
+expect "modinfo finds the modules under updates/dkms" \
+	"/lib/modules/$GREL/updates/dkms/af_ivshmem.ko
+/lib/modules/$GREL/updates/dkms/af_ivshmem_diag.ko" \
+	"$(run vm1 "modinfo -n af_ivshmem af_ivshmem_diag")"
 expect "modprobe loads it" yes \
 	"$(run vm1 "modprobe af_ivshmem && lsmod | grep -q '^af_ivshmem ' && echo yes")"
 expect_match "  ... and it drives the guest's ivshmem-doorbell device" \
 	"region 0: " "$(run vm1 "dmesg | grep 'doorbell mode'")"
 expect "modprobe -r unloads it" gone \
 	"$(run vm1 "modprobe -r af_ivshmem && ! lsmod | grep -q '^af_ivshmem ' && echo gone")"
+expect "modprobe af_ivshmem_diag loads af_ivshmem too (depmod knows)" yes \
+	"$(run vm1 "modprobe af_ivshmem_diag && lsmod | grep -q '^af_ivshmem ' && echo yes")"
+expect "modprobe -r af_ivshmem_diag unloads both" gone \
+	"$(run vm1 "modprobe -r af_ivshmem_diag && ! lsmod | grep -q '^af_ivshmem' && echo gone")"
 out=$(run vm1 "cd '$TOP' && make dkms-remove >/tmp/dkms-remove.log 2>&1 && echo removed ||
 	tail -n 20 /tmp/dkms-remove.log")
 expect "make dkms-remove in the guest" removed "$out"
@@ -100,7 +108,9 @@ expect "dkms status no longer lists it" "" "$(run vm1 "dkms status af_ivshmem")"
 expect "modinfo no longer finds it, its files and sources are gone" \
 	"not found" \
 	"$(run vm1 "modinfo -n af_ivshmem >/dev/null 2>&1 ||
+		modinfo -n af_ivshmem_diag >/dev/null 2>&1 ||
 		[ -e /lib/modules/$GREL/updates/dkms/af_ivshmem.ko ] ||
+		[ -e /lib/modules/$GREL/updates/dkms/af_ivshmem_diag.ko ] ||
 		[ -e /usr/src/af_ivshmem-$VERSION ] ||
 		[ -e /var/lib/dkms/af_ivshmem ] || echo not found")"
 if "$LAB" stop >/dev/null 2>&1; then ok "guest kernel log is clean"

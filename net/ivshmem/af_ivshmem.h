@@ -293,6 +293,14 @@ void ivshm_sock_exit(void);
 int ivshm_fabric_init(void);
 void ivshm_fabric_exit(void);
 
+/* For af_ivshmem_diag (socket.c, exported). */
+struct ivshmem_diag_msg;
+struct ivshmem_diag_channels;
+int ivshm_family(void);
+struct sock *ivshm_diag_next(struct sock *prev, unsigned long *pos);
+int ivshm_diag_fill(struct sock *sk, struct ivshmem_diag_msg *msg,
+		    struct ivshmem_diag_channels *chans);
+
 /* Module parameters (socket.c). */
 extern unsigned int ivshm_channel_size;
 extern unsigned int ivshm_poll_interval_ms;

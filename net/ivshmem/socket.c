@@ -4,7 +4,8 @@
  *
  * Locking: a socket's channels are only touched under lock_sock(), apart
  * from poll(), which reads them and sets the wait flags.  The bind table is
- * under ivshm_bind_lock; a device's socket list under its socks_lock.  The
+ * under ivshm_bind_lock; a device's socket list under its socks_lock; the
+ * list of every socket (for sock_diag) under ivshm_all_lock.  The
  * per-device event work (pci.c) answers connection requests and wakes
  * sockets whose channels changed.
  */
@@ -20,6 +21,7 @@
 #include <linux/sockios.h>
 #include <linux/uio.h>
 #include <net/sock.h>
+#include <uapi/linux/ivshmem_diag.h>
 
 #include "af_ivshmem.h"
 
@@ -93,6 +95,8 @@ MODULE_PARM_DESC(connect_timeout_ms, "default connect timeout");
  * @connect_timeout_ms: IVSHMEM_CONNECT_TIMEOUT_MS
  * @dgram_connected: SOCK_DGRAM: @remote is the default destination and
  *	the only source accepted (written under ivshm_bind_lock too)
+ * @all_node: entry in ivshm_all_socks, from allocation to destruction
+ * @diag_pos: the socket's place in ivshm_all_socks (see ivshm_diag_next())
  */
 struct ivshm_sock {
 	struct sock sk;
@@ -125,6 +129,8 @@ struct ivshm_sock {
 	bool rx_discard;
 	u64 connect_timeout_ms;
 	bool dgram_connected;
+	struct list_head all_node;
+	unsigned long diag_pos;
 };
 
 static inline struct ivshm_sock *ivshm_sk(struct sock *sk)
@@ -139,6 +145,13 @@ static inline struct ivshm_sock *ivshm_sk(struct sock *sk)
 #define IVSHM_BIND_HASH_BITS	8
 static struct hlist_head ivshm_bind_table[1 << IVSHM_BIND_HASH_BITS];
 static DEFINE_SPINLOCK(ivshm_bind_lock);
+
+/* Every socket, in creation order, for sock_diag; @ivshm_next_pos is the
+ * next socket's diag_pos (never reused: the module is 64-bit only).
+ */
+static LIST_HEAD(ivshm_all_socks);
+static DEFINE_SPINLOCK(ivshm_all_lock);
+static unsigned long ivshm_next_pos;
 
 static struct proto ivshm_proto = {
 	.name = "AF_IVSHMEM",
@@ -639,8 +652,13 @@ static void ivshm_connect_check(struct ivshm_sock *vsk)
 
 static void ivshm_sk_destruct(struct sock *sk)
 {
+	struct ivshm_sock *vsk = ivshm_sk(sk);
+
+	spin_lock_bh(&ivshm_all_lock);
+	list_del(&vsk->all_node);
+	spin_unlock_bh(&ivshm_all_lock);
 	skb_queue_purge(&sk->sk_receive_queue);
-	kfree(ivshm_sk(sk)->zombie);
+	kfree(vsk->zombie);
 }
 
 static void ivshm_init_addr(struct sockaddr_ivshmem *addr)
@@ -663,8 +681,9 @@ static struct sock *ivshm_sk_alloc(struct net *net, struct socket *sock,
 		return NULL;
 	sock_init_data(sock, sk);
 	sk->sk_type = type;
-	sk->sk_destruct = ivshm_sk_destruct;
 	vsk = ivshm_sk(sk);
+	INIT_LIST_HEAD(&vsk->all_node);
+	sk->sk_destruct = ivshm_sk_destruct;
 	vsk->zombie = kzalloc(sizeof(*vsk->zombie), GFP_KERNEL);
 	if (!vsk->zombie) {
 		sk_free(sk);
@@ -677,6 +696,10 @@ static struct sock *ivshm_sk_alloc(struct net *net, struct socket *sock,
 	INIT_LIST_HEAD(&vsk->accept_node);
 	vsk->owner_pid = task_tgid_nr(current);
 	vsk->connect_timeout_ms = connect_timeout_ms;
+	spin_lock_bh(&ivshm_all_lock);
+	vsk->diag_pos = ivshm_next_pos++;
+	list_add_tail(&vsk->all_node, &ivshm_all_socks);
+	spin_unlock_bh(&ivshm_all_lock);
 	return sk;
 }
 
@@ -2570,6 +2593,206 @@ static const struct proto_ops ivshm_seqpacket_ops_template = {
 	.mmap = sock_no_mmap,
 	.sendpage = sock_no_sendpage,
 };
+
+/* ---- sock_diag (used by af_ivshmem_diag) ---- */
+
+/**
+ * ivshm_family() - the address family number the module registered
+ *
+ * Return: the value of the ``family`` module parameter.
+ */
+int ivshm_family(void)
+{
+	return family;
+}
+EXPORT_SYMBOL_GPL(ivshm_family);
+
+/**
+ * ivshm_diag_next() - walk every AF_IVSHMEM socket, for a sock_diag dump
+ * @prev: the socket the previous call returned, whose reference this call
+ *	drops; or NULL to start from @pos
+ * @pos: in: with @prev NULL, the first position to return; out: the
+ *	position after the socket returned
+ *
+ * Sockets are listed in creation order, each at a position that is never
+ * reused, so a dump can stop anywhere and resume from a saved @pos in a
+ * later call: sockets gone in between are skipped, new ones come last.
+ * Sockets being destroyed are skipped.  Process context: the caller may
+ * sleep between calls (e.g. in lock_sock()), as it holds a reference on
+ * the socket and no lock.
+ *
+ * Return: the next socket, with a reference the caller drops with
+ * sock_put() unless it passes the socket back as @prev; NULL at the end.
+ */
+struct sock *ivshm_diag_next(struct sock *prev, unsigned long *pos)
+{
+	struct sock *found = NULL;
+	struct ivshm_sock *vsk;
+
+	spin_lock_bh(&ivshm_all_lock);
+	/* @prev is held, so it is still on the list. */
+	if (prev)
+		vsk = list_next_entry(ivshm_sk(prev), all_node);
+	else
+		vsk = list_first_entry(&ivshm_all_socks, struct ivshm_sock,
+				       all_node);
+	list_for_each_entry_from(vsk, &ivshm_all_socks, all_node) {
+		if (vsk->diag_pos < *pos ||
+		    !refcount_inc_not_zero(&vsk->sk.sk_refcnt))
+			continue;
+		found = &vsk->sk;
+		*pos = vsk->diag_pos + 1;
+		break;
+	}
+	spin_unlock_bh(&ivshm_all_lock);
+	/* The last reference: the destructor takes ivshm_all_lock. */
+	if (prev)
+		sock_put(prev);
+	return found;
+}
+EXPORT_SYMBOL_GPL(ivshm_diag_next);
+
+/* Bytes from @tail to @head in a ring of @size.  @head or @tail comes
+ * from the region: anything beyond the ring is shown as a full ring.
+ */
+static u32 ivshm_diag_ring_bytes(u64 head, u64 tail, u32 size)
+{
+	return min_t(u64, head - tail, size);
+}
+
+/* Payload bytes queued on a datagram socket. */
+static u32 ivshm_diag_dgram_bytes(struct sock *sk)
+{
+	struct sk_buff_head *q = &sk->sk_receive_queue;
+	struct sk_buff *skb;
+	unsigned long flags;
+	u64 bytes = 0;
+
+	spin_lock_irqsave(&q->lock, flags);
+	skb_queue_walk(q, skb)
+		bytes += skb->len;
+	spin_unlock_irqrestore(&q->lock, flags);
+	return min_t(u64, bytes, U32_MAX);
+}
+
+/* The state shown for a connected stream or seqpacket socket, from which
+ * directions are shut down.  Under lock_sock(), attached to a device.
+ */
+static u8 ivshm_diag_conn_state(struct ivshm_sock *vsk)
+{
+	u32 peer = ivshm_rx_state(vsk);
+	bool ours = vsk->sk.sk_shutdown & SEND_SHUTDOWN;
+
+	if (peer == IVSHM_SEND_RESET)
+		return TCP_CLOSE;	/* ended: the event work resets us */
+	if (peer == IVSHM_SEND_SHUTDOWN)
+		return ours ? TCP_CLOSING : TCP_CLOSE_WAIT;
+	return ours ? TCP_FIN_WAIT2 : TCP_ESTABLISHED;
+}
+
+/* Fills @msg and @chans for a stream or seqpacket socket that has
+ * channels.  Under lock_sock(), attached to a device.
+ */
+static void ivshm_diag_fill_conn(struct ivshm_sock *vsk,
+				 struct ivshmem_diag_msg *msg,
+				 struct ivshmem_diag_channels *chans)
+{
+	struct ivshm_dev *dev = vsk->dev;
+	u64 head, tail;
+
+	msg->idiag_remote_peer = vsk->remote.sivshm_peer;
+	msg->idiag_remote_port = vsk->remote.sivshm_port;
+	tail = ivshm_rd64(&ivshm_tx_chan(vsk)->tail);
+	msg->idiag_wqueue = ivshm_diag_ring_bytes(vsk->tx.pos, tail,
+						  vsk->tx.size);
+	chans->tx_index = vsk->tx.index;
+	chans->tx_generation = vsk->tx.generation;
+	chans->tx_offset = vsk->tx.offset;
+	chans->tx_size = vsk->tx.size;
+	if (vsk->sk.sk_state != TCP_ESTABLISHED) {
+		msg->idiag_state = vsk->sk.sk_state;	/* TCP_SYN_SENT */
+		return;
+	}
+	msg->idiag_state = ivshm_diag_conn_state(vsk);
+	msg->idiag_peer_pid = vsk->peer_pid;
+	head = ivshm_rd64(&ivshm_chan(dev, vsk->rx.index)->head);
+	msg->idiag_rqueue = ivshm_diag_ring_bytes(head, vsk->rx.pos,
+						  vsk->rx.size);
+	chans->rx_index = vsk->rx.index;
+	chans->rx_generation = vsk->rx.generation;
+	chans->rx_offset = vsk->rx.offset;
+	chans->rx_size = vsk->rx.size;
+}
+
+/**
+ * ivshm_diag_fill() - describe a socket for sock_diag
+ * @sk: an AF_IVSHMEM socket the caller holds a reference on
+ * @msg: filled, but for the fields that belong to the request rather than
+ *	to the protocol: idiag_family, idiag_ino, idiag_uid and idiag_cookie
+ *	are left zero
+ * @chans: the socket's channels; both indices are
+ *	%IVSHMEM_DIAG_NO_CHANNEL for a socket without any
+ *
+ * Takes the socket lock, so the channels are stable and mapped: may
+ * sleep.  Values from the region (ring positions, the peer's sender
+ * state) are read once and clamped.  struct ivshm_sock stays private to
+ * this file: af_ivshmem_diag only sees the uapi structures.
+ *
+ * Return: 0, or -ENOENT for a socket that is neither bound nor connected
+ * (not listed).
+ */
+int ivshm_diag_fill(struct sock *sk, struct ivshmem_diag_msg *msg,
+		    struct ivshmem_diag_channels *chans)
+{
+	struct ivshm_sock *vsk = ivshm_sk(sk);
+	bool conn;
+
+	memset(msg, 0, sizeof(*msg));
+	memset(chans, 0, sizeof(*chans));
+	chans->tx_index = IVSHMEM_DIAG_NO_CHANNEL;
+	chans->rx_index = IVSHMEM_DIAG_NO_CHANNEL;
+
+	lock_sock(sk);
+	if (sk->sk_type == SOCK_DGRAM)
+		conn = vsk->dgram_connected;
+	else
+		conn = vsk->dev && (sk->sk_state == TCP_ESTABLISHED ||
+				    sk->sk_state == TCP_SYN_SENT);
+	if (!vsk->bound && !conn) {
+		release_sock(sk);
+		return -ENOENT;
+	}
+	msg->idiag_type = sk->sk_type;
+	msg->idiag_shutdown = sk->sk_shutdown & SHUTDOWN_MASK;
+	msg->idiag_region = vsk->local.sivshm_region;
+	/* IVSHMEM_DIAG_F_SECURE: no connection is encrypted yet. */
+	if (vsk->reset_err)
+		msg->idiag_flags |= IVSHMEM_DIAG_F_RESET;
+	msg->idiag_local_peer = vsk->local.sivshm_peer;
+	msg->idiag_local_port = vsk->local.sivshm_port;
+	msg->idiag_remote_peer = IVSHMEM_PEER_ANY;
+	msg->idiag_remote_port = IVSHMEM_PORT_ANY;
+
+	if (sk->sk_type == SOCK_DGRAM) {
+		msg->idiag_state = conn ? TCP_ESTABLISHED : TCP_CLOSE;
+		if (conn) {
+			msg->idiag_remote_peer = vsk->remote.sivshm_peer;
+			msg->idiag_remote_port = vsk->remote.sivshm_port;
+		}
+		msg->idiag_rqueue = ivshm_diag_dgram_bytes(sk);
+	} else if (sk->sk_state == TCP_LISTEN) {
+		msg->idiag_state = TCP_LISTEN;
+		msg->idiag_rqueue = READ_ONCE(sk->sk_ack_backlog);
+		msg->idiag_wqueue = READ_ONCE(sk->sk_max_ack_backlog);
+	} else if (conn) {
+		ivshm_diag_fill_conn(vsk, msg, chans);
+	} else {
+		msg->idiag_state = TCP_CLOSE;
+	}
+	release_sock(sk);
+	return 0;
+}
+EXPORT_SYMBOL_GPL(ivshm_diag_fill);
 
 static int ivshm_create(struct net *net, struct socket *sock, int protocol,
 			int kern)
