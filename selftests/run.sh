@@ -7,12 +7,15 @@
 # anything failed.
 #
 # Stages: build and static checks (W=1, checkpatch --strict, sparse, the
-# documents render); the host server's tests; the VM lab's self-test; the
+# documents render); the host server's tests; ivss's parser and printer
+# on canned replies; the VM lab's self-test; the
 # socket suite and the conformance suite (inside one guest and across two)
 # in doorbell mode (plus interrupts, the demo and module unload); the
 # socket suite again in polling (ivshmem-plain) mode; peer liveness
 # (selftests/liveness.sh); three guests on two regions with hot-unplug
-# (selftests/regions.sh); make install and DKMS (selftests/dkms.sh); the
+# (selftests/regions.sh); diagnostics: ivss, sock_diag, the fabric view
+# and tracepoints (selftests/diag.sh); make install and DKMS
+# (selftests/dkms.sh); the
 # make run demo.
 set -uo pipefail
 
@@ -104,6 +107,9 @@ check "user-space tools and tests build" make -s tools selftests
 
 echo "# host: ivshmem-server"
 tap_run "ivshmem-server" make -s -C tools/ivshmem-server check
+
+echo "# host: ivss parsing and output (no kernel)"
+tap_run "ivss" "$TOP/selftests/ivss_test"
 
 echo "# host: VM lab self-test"
 tap_run "vm lab" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-selftest" \
@@ -240,6 +246,9 @@ tap_run "liveness" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-liveness" \
 echo "# guests: two regions (trust groups) and hot-unplug"
 tap_run "regions" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-regions" \
 	"$TOP/selftests/regions.sh"
+
+echo "# guests: diagnostics (ivss, sock_diag, fabric view, tracepoints)"
+tap_run "diag" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-diag" "$TOP/selftests/diag.sh"
 
 echo "# installation: make install, DKMS install and removal in a guest"
 tap_run "dkms" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-dkms" "$TOP/selftests/dkms.sh"
