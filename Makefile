@@ -9,6 +9,7 @@
 #   make bench    latency benchmark: AF_IVSHMEM modes beside TCP
 #   make install  the modules (modules_install), tools, headers, man pages
 #   make dkms-install / dkms-remove   register the modules with DKMS
+#   make deb      a Debian package: tools, and the modules through DKMS
 #
 # KDIR=/path/to/kernel/build overrides the kernel the module is built for
 # (default: the newest Debian kernel with both image and headers).
@@ -63,7 +64,8 @@ DKMS_SRC := /usr/src/af_ivshmem-$(VERSION)
 DKMS_MOD := -m af_ivshmem -v $(VERSION)
 DKMS_K = $(if $(DKMS_KERNEL),-k $(DKMS_KERNEL))
 
-.PHONY: all deps module tools selftests check run bench lint sparse \
+.PHONY: all deps module tools selftests check run bench lint sparse deb \
+	install-modules install-tools \
 	checkpatch docs clean install uninstall dkms-source dkms-install \
 	dkms-remove ivss-test
 
@@ -137,10 +139,15 @@ bench: all
 # The kernel's modules_install signs the module if the kernel's config asks
 # for it and carries on, with an SSL error, when its key is absent (as with
 # Debian's headers); it skips depmod without System.map, so we run it.
-install: module tools
+install: install-modules install-tools
+
+install-modules: module
 	$(MAKE) -C "$(KDIR_OF)" M=$(MODDIR) INSTALL_MOD_PATH="$(MOD_ROOT)" \
 		INSTALL_MOD_DIR=$(INSTALL_MOD_DIR) modules_install
 	if [ -z "$(MOD_ROOT)" ]; then depmod -a "$(KREL_OF)"; fi
+
+# Everything but the modules: tools, headers, man pages.
+install-tools: tools
 	install -D -m 0755 $(SERVER) "$(DESTDIR)$(SBINDIR)/ivshmem-server"
 	install -D -m 0755 $(NC) "$(DESTDIR)$(BINDIR)/ivshmem-nc"
 	install -D -m 0755 $(IVSS) "$(DESTDIR)$(BINDIR)/ivss"
@@ -180,6 +187,12 @@ dkms-source:
 		$(UAPI_HEADERS)
 	install -m 0644 VERSION "$(DESTDIR)$(DKMS_SRC)/VERSION"
 	sed 's/"@VERSION@"/"$(VERSION)"/' dkms.conf > "$(DESTDIR)$(DKMS_SRC)/dkms.conf"
+
+# A Debian package (in dist/): the tools, headers and man pages under /usr
+# and the modules' sources under /usr/src, which DKMS builds when the
+# package is installed and for every kernel installed after it.
+deb: tools
+	$(TOP)/tools/build/mkdeb.sh "$(TOP)/dist"
 
 # A version already registered is removed first, so this also reinstalls.
 dkms-install:

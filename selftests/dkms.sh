@@ -11,7 +11,9 @@
 # reaches the host): `make dkms-install` registers, builds and installs
 # the modules for the guest's kernel, `dkms status` says so, modprobe finds
 # them under updates/dkms, loads it (the guest has an ivshmem-doorbell
-# device) and unloads it, and `make dkms-remove` takes it all away.
+# device) and unloads it, and `make dkms-remove` takes it all away.  The
+# Debian package (`make deb`) holds the right files; installing it in the
+# guest builds the modules through DKMS, and removing it takes all away.
 # Building the module under TCG takes a few minutes.  Needs dkms on the
 # host (`make deps`).  Prints TAP; exits non-zero on failure.
 set -uo pipefail
@@ -32,6 +34,7 @@ expected="lib/modules/$KREL/extra/af_ivshmem.ko
 lib/modules/$KREL/extra/af_ivshmem_diag.ko
 usr/local/bin/ivshmem-demo
 usr/local/bin/ivshmem-nc
+usr/local/bin/ivss
 usr/local/include/ivshmem.h
 usr/local/include/linux/af_ivshmem.h
 usr/local/include/linux/ivshmem_diag.h
@@ -67,6 +70,20 @@ else
 	not_ok "the DKMS source tree builds the modules on its own" \
 		"$(tail -n 5 "$TMP/build.log")"
 fi
+
+# The Debian package: what make install puts under PREFIX, under /usr,
+# and the DKMS source tree instead of built modules.
+deb=$(make -s -C "$TOP" deb 2>"$TMP/deb.log" | tail -n 1)
+expect "make deb builds dist/af-ivshmem_VERSION_ARCH.deb" \
+	"$TOP/dist/af-ivshmem_${VERSION}_$(dpkg --print-architecture).deb" "$deb"
+expect "  ... named af-ivshmem $VERSION, depending on dkms and libmnl0" \
+	"af-ivshmem $VERSION dkms, libc6, libmnl0" \
+	"$(dpkg-deb -f "$deb" Package Version Depends 2>&1 | sed 's/^[A-Za-z]*: //' | paste -sd' ')"
+deb_expected=$(grep -v '^lib/modules/' <<<"$expected" | sed 's|^usr/local/|usr/|'
+	(cd "$src/.." && find "af_ivshmem-$VERSION" -type f | sed 's|^|usr/src/|'))
+expect "  ... holding the tools, headers, man pages and the DKMS source tree" \
+	"$(sort <<<"$deb_expected")" \
+	"$(dpkg-deb -c "$deb" | awk '$1 !~ /^d/ {sub(/^\.\//, "", $6); print $6}' | sort)"
 
 # DKMS in a guest.
 if ! command -v dkms >/dev/null; then
@@ -113,6 +130,27 @@ expect "modinfo no longer finds it, its files and sources are gone" \
 		[ -e /lib/modules/$GREL/updates/dkms/af_ivshmem_diag.ko ] ||
 		[ -e /usr/src/af_ivshmem-$VERSION ] ||
 		[ -e /var/lib/dkms/af_ivshmem ] || echo not found")"
+
+# The package in the same guest: installing it builds and installs the
+# modules through DKMS; removing it takes them and the tools away.
+t0=$(date +%s)
+out=$("$LAB" exec vm1 --timeout 1800 -- \
+	"dpkg -i '$deb' >/tmp/deb-install.log 2>&1 && echo installed ||
+	tail -n 20 /tmp/deb-install.log" 2>&1)
+expect "dpkg -i af-ivshmem in the guest ($(($(date +%s) - t0)) s)" installed "$out"
+expect "  ... DKMS built and installed the modules for the guest's kernel" \
+	"af_ivshmem/$VERSION, $GREL, x86_64: installed" \
+	"$(run vm1 "dkms status af_ivshmem")"
+expect "  ... modprobe af_ivshmem_diag loads both, ivss lists no socket" \
+	"loaded" "$(run vm1 "modprobe af_ivshmem_diag && /usr/bin/ivss -a -H &&
+		lsmod | grep -q '^af_ivshmem ' && echo loaded")"
+expect "dpkg -r af-ivshmem unloaded: modules, DKMS tree and tools gone" \
+	"removed" "$(run vm1 "modprobe -r af_ivshmem_diag &&
+		dpkg -r af-ivshmem >/tmp/deb-remove.log 2>&1 &&
+		[ -z \"\$(dkms status af_ivshmem)\" ] &&
+		! modinfo -n af_ivshmem >/dev/null 2>&1 &&
+		[ ! -e /usr/src/af_ivshmem-$VERSION ] && [ ! -e /usr/bin/ivss ] &&
+		echo removed || tail -n 20 /tmp/deb-remove.log")"
 if "$LAB" stop >/dev/null 2>&1; then ok "guest kernel log is clean"
 else not_ok "guest kernel log is clean" "see $IVSHMEM_LAB_DIR/vm1/console.log"; fi
 echo "1..$n"
