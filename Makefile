@@ -33,7 +33,7 @@ NC := tools/ivshmem-nc/ivshmem-nc
 IVSS := tools/ivss/ivss
 TESTS := selftests/ivshmem_test selftests/ivshmem_peerd selftests/ivshmem_stream \
 	selftests/ivshmem_pingpong selftests/ivshmem_conformance \
-	selftests/ivshmem_sockets selftests/ivss_test
+	selftests/ivshmem_sockets selftests/ivshmem_churn selftests/ivss_test
 # ivss talks netlink through libmnl (libmnl-dev, installed by make deps).
 MNL_CFLAGS = $(shell pkg-config --cflags libmnl 2>/dev/null)
 MNL_LIBS = $(shell pkg-config --libs libmnl 2>/dev/null || echo -lmnl)
@@ -89,7 +89,7 @@ $(IVSS): $(IVSS_DEPS)
 selftests: deps $(TESTS)
 
 selftests/ivshmem_peerd selftests/ivshmem_stream selftests/ivshmem_pingpong \
-		selftests/ivshmem_sockets: %: %.c \
+		selftests/ivshmem_sockets selftests/ivshmem_churn: %: %.c \
 		selftests/ivshmem_util.h tools/lib/ivshmem.h \
 		include/uapi/linux/af_ivshmem.h
 	$(CC) $(USER_CFLAGS) -o $@ $< -lpthread

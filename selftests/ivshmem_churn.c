@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ivshmem_churn - channel allocation under churn and exhaustion, against
+ * ivshmem_peerd, for selftests/rebalance.sh.
+ *
+ *   ivshmem_churn cycles PEER COUNT
+ *	COUNT times: connect to the peer's "bye" port, read the greeting,
+ *	close.  Prints "ok cycles=COUNT", or "error at N: connect=E
+ *	read=E" and exits 1.
+ *   ivshmem_churn scatter PEER COUNT
+ *	opens COUNT echo connections, closes every other one, opens
+ *	COUNT / 2 again, checks every connection echoes, then closes them
+ *	all in reverse order: free space ends fragmented and then whole.
+ *	Prints "ok open=COUNT".
+ *   ivshmem_churn fill PEER MAX WAIT_MS
+ *	opens echo connections until connect() fails (or MAX are open);
+ *	prints "filled N errno=E", checks that every connection still echoes
+ *	("echo ok N"), waits WAIT_MS, tries one more connection ("after
+ *	wait: connect=E"), checks all again and closes them.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <time.h>
+
+#include "ivshmem_util.h"
+
+#define ECHO_BYTES	64
+
+static const char *errname(int err)
+{
+	return err ? strerrorname_np(err) : "0";
+}
+
+/* Returns a connected socket, or -errno. */
+static int dial(unsigned int peer, unsigned int port)
+{
+	struct sockaddr_ivshmem addr;
+	int fd = socket(ivshmem_family(), SOCK_STREAM, 0);
+
+	if (fd < 0)
+		return -errno;
+	ivshmem_addr(&addr, peer, port);
+	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr))) {
+		int err = errno;
+
+		close(fd);
+		return -err;
+	}
+	return fd;
+}
+
+/* One round trip of a pattern that names the connection. */
+static bool echoes(int fd, unsigned int id)
+{
+	unsigned char out[ECHO_BYTES], in[ECHO_BYTES];
+	unsigned int i;
+
+	for (i = 0; i < ECHO_BYTES; i++)
+		out[i] = (unsigned char)(id * 31 + i);
+	return write_full(fd, out, sizeof(out)) == sizeof(out) &&
+	       read_full(fd, in, sizeof(in)) == sizeof(in) &&
+	       !memcmp(in, out, sizeof(in));
+}
+
+static int all_echo(const int *fds, unsigned int n)
+{
+	unsigned int i, good = 0;
+
+	for (i = 0; i < n; i++)
+		if (fds[i] >= 0 && echoes(fds[i], i))
+			good++;
+	return good;
+}
+
+static int cycles(unsigned int peer, unsigned int count)
+{
+	char buf[sizeof(PEERD_BYE)];
+	unsigned int i;
+
+	for (i = 0; i < count; i++) {
+		int fd = dial(peer, PEERD_PORT_BYE);
+		ssize_t got;
+
+		if (fd < 0) {
+			printf("error at %u: connect=%s read=0\n", i,
+			       errname(-fd));
+			return 1;
+		}
+		got = read_full(fd, buf, strlen(PEERD_BYE));
+		close(fd);
+		if (got != (ssize_t)strlen(PEERD_BYE)) {
+			printf("error at %u: connect=0 read=%s\n", i,
+			       got < 0 ? errname(errno) : "short");
+			return 1;
+		}
+	}
+	printf("ok cycles=%u\n", count);
+	return 0;
+}
+
+static int scatter(unsigned int peer, unsigned int count)
+{
+	unsigned int i, n = 0, open = 0;
+	int *fds = calloc(count + count / 2, sizeof(int));
+
+	if (!fds)
+		return 1;
+	for (i = 0; i < count; i++)
+		fds[n++] = dial(peer, PEERD_PORT_ECHO);
+	for (i = 0; i < count; i += 2) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		fds[i] = -1;
+	}
+	for (i = 0; i < count / 2; i++)
+		fds[n++] = dial(peer, PEERD_PORT_ECHO);
+	for (i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			open++;
+	if (open != count || all_echo(fds, n) != (int)count) {
+		printf("error: open=%u echo=%d\n", open, all_echo(fds, n));
+		return 1;
+	}
+	while (n--)
+		if (fds[n] >= 0)
+			close(fds[n]);
+	printf("ok open=%u\n", count);
+	return 0;
+}
+
+static int fill(unsigned int peer, unsigned int max, unsigned int wait_ms)
+{
+	struct timespec ts = { wait_ms / 1000, (wait_ms % 1000) * 1000000L };
+	int *fds = calloc(max + 1, sizeof(int));
+	unsigned int n = 0;
+	int fd = 0;
+
+	if (!fds)
+		return 1;
+	while (n < max) {
+		fd = dial(peer, PEERD_PORT_ECHO);
+		if (fd < 0)
+			break;
+		fds[n++] = fd;
+	}
+	printf("filled %u errno=%s\n", n, errname(fd < 0 ? -fd : 0));
+	printf("echo ok %d\n", all_echo(fds, n));
+	fflush(stdout);
+	nanosleep(&ts, NULL);
+	fd = dial(peer, PEERD_PORT_ECHO);
+	printf("after wait: connect=%s\n", errname(fd < 0 ? -fd : 0));
+	if (fd >= 0)
+		fds[n++] = fd;
+	printf("echo ok %d\n", all_echo(fds, n));
+	while (n--)
+		close(fds[n]);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 4 && !strcmp(argv[1], "cycles"))
+		return cycles(strtoul(argv[2], NULL, 0), strtoul(argv[3], NULL, 0));
+	if (argc == 4 && !strcmp(argv[1], "scatter"))
+		return scatter(strtoul(argv[2], NULL, 0), strtoul(argv[3], NULL, 0));
+	if (argc == 5 && !strcmp(argv[1], "fill"))
+		return fill(strtoul(argv[2], NULL, 0), strtoul(argv[3], NULL, 0),
+			    strtoul(argv[4], NULL, 0));
+	fprintf(stderr, "usage: ivshmem_churn cycles|scatter PEER COUNT | fill PEER MAX WAIT_MS\n");
+	return 2;
+}
