@@ -332,6 +332,8 @@ static void ivshm_remove(struct pci_dev *pdev)
 	/* Detached sockets stop kicking the work; then it can be stopped. */
 	ivshm_dev_detach_socks(dev);
 	cancel_delayed_work_sync(&dev->event_work);
+	/* The event work (polling mode) may have kicked it meanwhile. */
+	cancel_delayed_work_sync(&dev->rebalance_work);
 	ivshm_dgram_detach(dev);
 	ivshm_zombies_reap(dev, true);
 	ivshm_region_detach(dev);
