@@ -11,6 +11,7 @@
 #include <linux/pci.h>
 #include <linux/spinlock.h>
 #include <linux/uio.h>
+#include <linux/wait.h>
 #include <linux/workqueue.h>
 #include <net/sock.h>
 #include <uapi/linux/af_ivshmem.h>
@@ -46,6 +47,10 @@ struct ivshm_stats {
 	atomic64_t resets_device_gone;
 	atomic64_t channels_allocated;
 	atomic64_t channels_freed;
+	atomic64_t rebalances;
+	atomic64_t channels_grown;
+	atomic64_t channels_shrunk;
+	atomic64_t resizes_aborted;
 };
 
 /**
@@ -103,6 +108,17 @@ struct ivshm_peer_watch {
  * @watch: per peer slot, its liveness as we see it (heartbeat work only,
  *	but @watch[].dead is read by others: see ivshm_peer_alive())
  * @dgram: datagram channels to and from each peer (dgram.c)
+ * @rebalance_work: the rebalancer (socket.c), run every
+ *	rebalance_interval_ms and after every rebalance_doorbells events
+ * @rebalance_events: doorbells (or busy polls) since the last kick
+ * @rebalance_urgent: the next run shrinks every idle channel of ours now
+ *	(a connection found the region full)
+ * @rebalance_shrinks: runs that did such an urgent shrink, for waiters
+ *	on @rebalance_wq
+ * @rebalance_wq: woken after each run
+ * @last_rebalance: jiffies at the end of the last run, 0 before the first
+ * @rebalance_sig: per channel index, head_touch + tail when the
+ *	rebalancer last looked (rebalancer only)
  * @stats: counters
  */
 struct ivshm_dev {
@@ -137,6 +153,13 @@ struct ivshm_dev {
 	u64 heartbeat;
 	struct ivshm_peer_watch watch[IVSHM_MAX_PEERS];
 	struct ivshm_dgram_dev *dgram;
+	struct delayed_work rebalance_work;
+	atomic_t rebalance_events;
+	bool rebalance_urgent;
+	atomic_t rebalance_shrinks;
+	wait_queue_head_t rebalance_wq;
+	unsigned long last_rebalance;
+	u32 *rebalance_sig;
 	struct ivshm_stats stats;
 };
 
@@ -155,6 +178,25 @@ struct ivshm_ring {
 	u32 offset;
 	u32 size;
 	u64 pos;
+};
+
+/* ivshm_resize.index when a resize needs no reservation (a shrink). */
+#define IVSHM_NO_RESERVATION	U32_MAX
+
+/**
+ * struct ivshm_resize - a resize of one of our channels, decided and not
+ *	yet switched to
+ * @size: the new ring size; 0 when no resize is pending
+ * @offset: the new ring offset
+ * @index: the reservation entry holding the new space, or
+ *	%IVSHM_NO_RESERVATION
+ * @generation: its generation
+ */
+struct ivshm_resize {
+	u32 size;
+	u32 offset;
+	u32 index;
+	u32 generation;
 };
 
 /* A channel we sent on, closed, and wait for the receiver to release. */
@@ -250,6 +292,12 @@ void ivshm_chan_free_foreign(struct ivshm_dev *dev, u32 index, u32 generation,
 			     u32 sender);
 int ivshm_chan_alloc(struct ivshm_dev *dev, u32 size, struct ivshm_ring *ring);
 void ivshm_chan_free(struct ivshm_dev *dev, u32 index, u32 generation);
+int ivshm_chan_reserve(struct ivshm_dev *dev, const struct ivshm_ring *ring,
+		       u32 receiver, u32 size, u32 reserve,
+		       struct ivshm_resize *rs);
+void ivshm_chan_unreserve(struct ivshm_dev *dev, struct ivshm_resize *rs);
+int ivshm_chan_switch(struct ivshm_dev *dev, struct ivshm_ring *ring,
+		      struct ivshm_resize *rs);
 bool ivshm_chan_geometry(struct ivshm_dev *dev, u32 offset, u32 size);
 s64 ivshm_ring_room(struct ivshm_dev *dev, const struct ivshm_ring *ring);
 void ivshm_note_bad(struct ivshm_dev *dev, const char *what, u32 index);
@@ -266,6 +314,9 @@ void ivshm_post_request(struct ivshm_dev *dev);
 /* Device layer (pci.c). */
 void ivshm_ring_doorbell(struct ivshm_dev *dev, u32 peer);
 void ivshm_kick(struct ivshm_dev *dev);
+void ivshm_rebalance_kick(struct ivshm_dev *dev);
+void ivshm_rebalance_kick_all(void);
+void ivshm_rebalance_event(struct ivshm_dev *dev);
 struct ivshm_dev *ivshm_dev_get_by_index(unsigned int index);
 
 /* Datagram transport (dgram.c). */
@@ -286,6 +337,7 @@ bool ivshm_dev_events(struct ivshm_dev *dev);
 void ivshm_dgram_deliver(struct ivshm_dev *dev, u32 src_peer, u32 src_port,
 			 u32 dst_port, struct sk_buff *skb);
 void ivshm_dev_detach_socks(struct ivshm_dev *dev);
+void ivshm_rebalance(struct ivshm_dev *dev);
 int ivshm_sock_init(void);
 void ivshm_sock_exit(void);
 
@@ -307,6 +359,8 @@ extern unsigned int ivshm_poll_interval_ms;
 extern unsigned int ivshm_poll_idle_ms;
 extern unsigned int ivshm_lock_lease_ms;
 extern unsigned int ivshm_liveness_timeout_ms;
+extern unsigned int ivshm_rebalance_interval_ms;
+extern unsigned int ivshm_rebalance_doorbells;
 
 /* Device table (pci.c). */
 extern struct mutex ivshm_devices_mutex;

@@ -84,6 +84,10 @@ static const struct {
 	IVSHM_FABRIC_STAT(RESETS_DEVICE_GONE, resets_device_gone),
 	IVSHM_FABRIC_STAT(CHANNELS_ALLOCATED, channels_allocated),
 	IVSHM_FABRIC_STAT(CHANNELS_FREED, channels_freed),
+	IVSHM_FABRIC_STAT(REBALANCES, rebalances),
+	IVSHM_FABRIC_STAT(CHANNELS_GROWN, channels_grown),
+	IVSHM_FABRIC_STAT(CHANNELS_SHRUNK, channels_shrunk),
+	IVSHM_FABRIC_STAT(RESIZES_ABORTED, resizes_aborted),
 #undef IVSHM_FABRIC_STAT
 };
 
@@ -155,6 +159,7 @@ static int ivshm_fabric_fill_region(struct sk_buff *skb,
 				    struct ivshm_dev *dev, long *pos)
 {
 	u64 data = dev->data_end - IVSHM_DATA_OFFSET;
+	unsigned long last = READ_ONCE(dev->last_rebalance);
 	u64 used;
 	u32 active;
 	void *hdr;
@@ -173,6 +178,9 @@ static int ivshm_fabric_fill_region(struct sk_buff *skb,
 			      IVSHMEM_A_PAD) ||
 	    nla_put_u32(skb, IVSHMEM_A_ACTIVE_CHANNELS, active) ||
 	    nla_put_u32(skb, IVSHMEM_A_MAX_CHANNELS, IVSHM_MAX_CHANNELS) ||
+	    (last && nla_put_u64_64bit(skb, IVSHMEM_A_LAST_REBALANCE_MS,
+				       jiffies_to_msecs(jiffies - last),
+				       IVSHMEM_A_PAD)) ||
 	    ivshm_fabric_put_stats(skb, dev)) {
 		genlmsg_cancel(skb, hdr);
 		return -EMSGSIZE;

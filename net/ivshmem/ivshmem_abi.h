@@ -123,6 +123,7 @@ enum ivshm_receiver_state {
 	IVSHM_RECV_ACCEPTED = 1,	/* reply_channel names the way back */
 	IVSHM_RECV_REFUSED = 2,		/* no listener; receiver is done */
 	IVSHM_RECV_RELEASED = 3,	/* receiver is done with the channel */
+	IVSHM_RECV_NOBUFS = 4,		/* refused: no room for a reply channel */
 };
 
 /**

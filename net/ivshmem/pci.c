@@ -89,6 +89,7 @@ static irqreturn_t ivshm_irq(int irq, void *data)
 	atomic64_inc(&dev->stats.doorbells_received);
 	trace_ivshmem_doorbell_recv(dev, IVSHMEM_VECTOR_EVENT);
 	ivshm_kick(dev);
+	ivshm_rebalance_event(dev);
 	return IRQ_HANDLED;
 }
 
@@ -104,8 +105,12 @@ static void ivshm_event_work(struct work_struct *work)
 	 * while something happened in the last IVSHM_POLL_FAST_ROUNDS polls,
 	 * then doubling its interval up to poll_idle_ms.
 	 */
-	if (active)
+	if (active) {
 		dev->idle_polls = 0;
+		/* Polling mode: a busy poll stands for a doorbell. */
+		if (!dev->doorbell)
+			ivshm_rebalance_event(dev);
+	}
 	if (dev->doorbell)
 		next = HZ;
 	else if (++dev->idle_polls <= IVSHM_POLL_FAST_ROUNDS)
@@ -116,6 +121,53 @@ static void ivshm_event_work(struct work_struct *work)
 	dev->poll_delay = max(next, 1UL);
 	if (!READ_ONCE(dev->dead))
 		queue_delayed_work(ivshm_wq, &dev->event_work, dev->poll_delay);
+}
+
+/* Runs the rebalancer now (a connection found the region full, or the
+ * rebalancer's parameters changed).
+ */
+void ivshm_rebalance_kick(struct ivshm_dev *dev)
+{
+	if (!READ_ONCE(dev->dead))
+		mod_delayed_work(ivshm_wq, &dev->rebalance_work, 0);
+}
+
+/* Every rebalance_doorbells doorbells (or busy polls), a rebalancer run. */
+void ivshm_rebalance_event(struct ivshm_dev *dev)
+{
+	unsigned int every = READ_ONCE(ivshm_rebalance_doorbells);
+
+	if (every && atomic_inc_return(&dev->rebalance_events) >= every) {
+		atomic_set(&dev->rebalance_events, 0);
+		ivshm_rebalance_kick(dev);
+	}
+}
+
+/* A parameter changed: every device's rebalancer runs now and re-arms its
+ * timer with the new interval.
+ */
+void ivshm_rebalance_kick_all(void)
+{
+	unsigned int i;
+
+	mutex_lock(&ivshm_devices_mutex);
+	for (i = 0; i < IVSHM_MAX_DEVICES; i++)
+		if (ivshm_devices[i])
+			ivshm_rebalance_kick(ivshm_devices[i]);
+	mutex_unlock(&ivshm_devices_mutex);
+}
+
+static void ivshm_rebalance_work(struct work_struct *work)
+{
+	struct ivshm_dev *dev = container_of(to_delayed_work(work),
+					     struct ivshm_dev, rebalance_work);
+	unsigned int ms = READ_ONCE(ivshm_rebalance_interval_ms);
+
+	ivshm_rebalance(dev);
+	/* A kick (mod_delayed_work) meanwhile is not undone by this. */
+	if (ms && !READ_ONCE(dev->dead))
+		queue_delayed_work(ivshm_wq, &dev->rebalance_work,
+				   max(msecs_to_jiffies(ms), 1UL));
 }
 
 /* Publishes our heartbeat and checks everyone else's. */
@@ -177,6 +229,8 @@ static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	INIT_LIST_HEAD(&dev->zombies);
 	INIT_DELAYED_WORK(&dev->event_work, ivshm_event_work);
 	INIT_DELAYED_WORK(&dev->heartbeat_work, ivshm_heartbeat_work);
+	INIT_DELAYED_WORK(&dev->rebalance_work, ivshm_rebalance_work);
+	init_waitqueue_head(&dev->rebalance_wq);
 	pci_set_drvdata(pdev, dev);
 	err = ivshm_dgram_attach(dev);
 	if (err)
@@ -244,6 +298,9 @@ static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 
 	ivshm_kick(dev);
 	queue_delayed_work(ivshm_wq, &dev->heartbeat_work, 0);
+	if (ivshm_rebalance_interval_ms)
+		queue_delayed_work(ivshm_wq, &dev->rebalance_work,
+				   msecs_to_jiffies(ivshm_rebalance_interval_ms));
 	dev_info(&pdev->dev,
 		 "region %u: %llu MiB, peer id %u, %s mode\n", index,
 		 dev->shm_size >> 20, dev->self,
@@ -253,6 +310,7 @@ static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 fail_irq:
 	ivshm_teardown_irq(dev);
 	WRITE_ONCE(dev->dead, true);
+	cancel_delayed_work_sync(&dev->rebalance_work);
 	cancel_delayed_work_sync(&dev->event_work);
 fail_region:
 	ivshm_region_detach(dev);
@@ -270,9 +328,12 @@ static void ivshm_remove(struct pci_dev *pdev)
 
 	ivshm_teardown_irq(dev);
 	cancel_delayed_work_sync(&dev->heartbeat_work);
+	cancel_delayed_work_sync(&dev->rebalance_work);
 	/* Detached sockets stop kicking the work; then it can be stopped. */
 	ivshm_dev_detach_socks(dev);
 	cancel_delayed_work_sync(&dev->event_work);
+	/* The event work (polling mode) may have kicked it meanwhile. */
+	cancel_delayed_work_sync(&dev->rebalance_work);
 	ivshm_dgram_detach(dev);
 	ivshm_zombies_reap(dev, true);
 	ivshm_region_detach(dev);
@@ -326,6 +387,10 @@ IVSHM_STAT_ATTR(resets_peer_dead);
 IVSHM_STAT_ATTR(resets_device_gone);
 IVSHM_STAT_ATTR(channels_allocated);
 IVSHM_STAT_ATTR(channels_freed);
+IVSHM_STAT_ATTR(rebalances);
+IVSHM_STAT_ATTR(channels_grown);
+IVSHM_STAT_ATTR(channels_shrunk);
+IVSHM_STAT_ATTR(resizes_aborted);
 
 static struct attribute *ivshm_stats_attrs[] = {
 	&ivshm_stat_doorbells_sent.attr.attr,
@@ -347,6 +412,10 @@ static struct attribute *ivshm_stats_attrs[] = {
 	&ivshm_stat_resets_device_gone.attr.attr,
 	&ivshm_stat_channels_allocated.attr.attr,
 	&ivshm_stat_channels_freed.attr.attr,
+	&ivshm_stat_rebalances.attr.attr,
+	&ivshm_stat_channels_grown.attr.attr,
+	&ivshm_stat_channels_shrunk.attr.attr,
+	&ivshm_stat_resizes_aborted.attr.attr,
 	NULL
 };
 

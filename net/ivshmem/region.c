@@ -260,7 +260,9 @@ int ivshm_region_attach(struct ivshm_dev *dev)
 			       GFP_KERNEL);
 	dev->answered_gen = kcalloc(IVSHM_MAX_CHANNELS,
 				    sizeof(*dev->answered_gen), GFP_KERNEL);
-	if (!dev->extents || !dev->answered_gen) {
+	dev->rebalance_sig = kcalloc(IVSHM_MAX_CHANNELS,
+				     sizeof(*dev->rebalance_sig), GFP_KERNEL);
+	if (!dev->extents || !dev->answered_gen || !dev->rebalance_sig) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -275,8 +277,10 @@ int ivshm_region_attach(struct ivshm_dev *dev)
 fail:
 	kfree(dev->extents);
 	kfree(dev->answered_gen);
+	kfree(dev->rebalance_sig);
 	dev->extents = NULL;
 	dev->answered_gen = NULL;
+	dev->rebalance_sig = NULL;
 	return err;
 }
 
@@ -287,8 +291,10 @@ void ivshm_region_detach(struct ivshm_dev *dev)
 	ivshm_wr32(&slot->state, IVSHM_PEER_FREE);
 	kfree(dev->extents);
 	kfree(dev->answered_gen);
+	kfree(dev->rebalance_sig);
 	dev->extents = NULL;
 	dev->answered_gen = NULL;
+	dev->rebalance_sig = NULL;
 }
 
 /* The control lock.  A plain 64-bit word in the header taken with
@@ -526,6 +532,236 @@ unlock:
 out:
 	mutex_unlock(&dev->alloc_mutex);
 	trace_ivshmem_chan_alloc(dev, size, ring, err);
+	return err;
+}
+
+/* Bytes in the sorted extents, and whether [@start, @end) meets none. */
+static bool ivshm_extents_clear(struct ivshm_dev *dev, unsigned int n,
+				u32 start, u32 end, u64 *used)
+{
+	bool clear = end <= dev->data_end;
+	unsigned int i;
+
+	*used = 0;
+	for (i = 0; i < n; i++) {
+		u32 off = dev->extents[i] >> 32, size = (u32)dev->extents[i];
+
+		*used += size;
+		if (off < end && off + size > start)
+			clear = false;
+	}
+	return clear;
+}
+
+/* Under the control lock: is channel @index still the one @ring names,
+ * allocated by us?
+ */
+static bool ivshm_chan_ours(struct ivshm_dev *dev, u32 index, u32 generation)
+{
+	struct ivshm_channel *ch = ivshm_chan(dev, index);
+
+	return ivshm_rd32(&ch->alloc_state) == IVSHM_CHAN_ALLOCATED &&
+	       ivshm_rd32(&ch->generation) == generation &&
+	       ivshm_rd16(&ch->sender_vm) == dev->self;
+}
+
+/* Under the control lock: returns entry @index to the free pool. */
+static void ivshm_entry_release(struct ivshm_dev *dev, u32 index)
+{
+	struct ivshm_channel *ch = ivshm_chan(dev, index);
+
+	ivshm_wr32(&ch->sender_state, IVSHM_SEND_NONE);
+	ivshm_wr32(&ch->alloc_state, IVSHM_CHAN_FREE);
+	ivshm_publish_usage(dev, ivshm_collect_extents(dev));
+}
+
+/**
+ * ivshm_chan_reserve() - reserve the space for a resize of one of our channels
+ * @dev: the device
+ * @ring: our view of the channel
+ * @receiver: the channel's receiver (the reservation names it too, so that
+ *	the receiver reclaims it with the channel if we die)
+ * @size: the new ring size, a multiple of the block size
+ * @reserve: bytes of the data area that must stay free after the resize
+ * @rs: filled with the new geometry and the reservation entry
+ *
+ * A shrink needs no space: the new ring is the start of the old one.  A
+ * grow takes the blocks right after the ring if they are free, else the
+ * lowest gap of @size bytes; either way the new space is held by a
+ * reservation, a channel table entry of ours with sender_state NONE and
+ * sock_type 0 that names the channel in peer_channel/peer_generation.
+ * Every allocator sees its extent as taken; request scanners ignore it.
+ *
+ * Return: 0, -ENOBUFS when the space is not there (or would leave less
+ * than @reserve free), -ESTALE when the channel changed, or -ETIMEDOUT.
+ */
+int ivshm_chan_reserve(struct ivshm_dev *dev, const struct ivshm_ring *ring,
+		       u32 receiver, u32 size, u32 reserve,
+		       struct ivshm_resize *rs)
+{
+	struct ivshm_channel *ch = NULL;
+	u32 i, idx = 0, offset, gen, start, len;
+	unsigned int n;
+	u64 token, used;
+	int err;
+
+	rs->size = 0;
+	rs->index = IVSHM_NO_RESERVATION;
+	mutex_lock(&dev->alloc_mutex);
+	err = ivshm_control_lock(dev, &token);
+	if (err)
+		goto out;
+	if (!ivshm_chan_ours(dev, ring->index, ring->generation)) {
+		err = -ESTALE;
+		goto unlock;
+	}
+	if (size <= ring->size) {
+		rs->offset = ring->offset;
+		rs->size = size;
+		goto unlock;
+	}
+	n = ivshm_collect_extents(dev);
+	/* In place: the blocks after the ring.  Else anywhere. */
+	if (ivshm_extents_clear(dev, n, ring->offset + ring->size,
+				ring->offset + size, &used)) {
+		offset = ring->offset;
+		start = ring->offset + ring->size;
+		len = size - ring->size;
+	} else if (ivshm_find_gap(dev, n, size, &offset)) {
+		start = offset;
+		len = size;
+	} else {
+		err = -ENOBUFS;
+		goto unlock;
+	}
+	/* Net growth, once the old ring (if moved) is let go. */
+	if (used + size - ring->size + reserve >
+	    dev->data_end - IVSHM_DATA_OFFSET) {
+		err = -ENOBUFS;
+		goto unlock;
+	}
+	for (i = 0; i < IVSHM_MAX_CHANNELS; i++) {
+		idx = (dev->alloc_hint + i) % IVSHM_MAX_CHANNELS;
+		if (ivshm_rd32(&ivshm_chan(dev, idx)->alloc_state) ==
+		    IVSHM_CHAN_FREE) {
+			ch = ivshm_chan(dev, idx);
+			break;
+		}
+	}
+	if (!ch) {
+		err = -ENOBUFS;
+		goto unlock;
+	}
+	dev->alloc_hint = (idx + 1) % IVSHM_MAX_CHANNELS;
+	gen = ivshm_rd32(&ch->generation) + 1;
+	if (!gen)
+		gen = 1;
+	memset(ch, 0, sizeof(*ch));
+	ivshm_wr32(&ch->generation, gen);
+	ivshm_wr16(&ch->sender_vm, dev->self);
+	ivshm_wr16(&ch->receiver_vm, receiver);
+	ivshm_wr32(&ch->buff_offset, start);
+	ivshm_wr32(&ch->buff_size, len);
+	ivshm_wr32(&ch->peer_channel, ring->index);
+	ivshm_wr32(&ch->peer_generation, ring->generation);
+	smp_wmb();	/* entry fields before alloc_state */
+	ivshm_wr32(&ch->alloc_state, IVSHM_CHAN_ALLOCATED);
+	dev->extents[n++] = (u64)start << 32 | len;
+	sort(dev->extents, n, sizeof(u64), ivshm_extent_cmp, NULL);
+	ivshm_publish_usage(dev, n);
+	rs->offset = offset;
+	rs->size = size;
+	rs->index = idx;
+	rs->generation = gen;
+unlock:
+	ivshm_control_unlock(dev, token);
+out:
+	mutex_unlock(&dev->alloc_mutex);
+	return err;
+}
+
+/**
+ * ivshm_chan_unreserve() - give up a resize before its switch
+ * @dev: the device
+ * @rs: the pending resize; cleared
+ */
+void ivshm_chan_unreserve(struct ivshm_dev *dev, struct ivshm_resize *rs)
+{
+	u64 token;
+
+	if (rs->index != IVSHM_NO_RESERVATION) {
+		mutex_lock(&dev->alloc_mutex);
+		if (!ivshm_control_lock(dev, &token)) {
+			if (ivshm_chan_ours(dev, rs->index, rs->generation))
+				ivshm_entry_release(dev, rs->index);
+			ivshm_control_unlock(dev, token);
+		} else {
+			dev_warn(&dev->pdev->dev,
+				 "reservation %u not freed: lock timeout\n",
+				 rs->index);
+		}
+		mutex_unlock(&dev->alloc_mutex);
+	}
+	atomic64_inc(&dev->stats.resizes_aborted);
+	rs->size = 0;
+	rs->index = IVSHM_NO_RESERVATION;
+}
+
+/**
+ * ivshm_chan_switch() - give an empty channel of ours its new geometry
+ * @dev: the device
+ * @ring: our view of the channel; its ring must be empty (the receiver's
+ *	tail equal to ring->pos), and gets the new offset and size
+ * @rs: the pending resize from ivshm_chan_reserve(); cleared
+ *
+ * Under the control lock: writes the channel's buff_offset and buff_size
+ * and frees the reservation, so that other guests' allocators see the
+ * channel's new extent and the old space free at once.  The caller writes
+ * no data before this returns; the release of the control lock orders
+ * the geometry before anything written afterwards.
+ *
+ * Return: 0, or a negative errno (the resize is then dropped and the
+ * channel keeps its old geometry).
+ */
+int ivshm_chan_switch(struct ivshm_dev *dev, struct ivshm_ring *ring,
+		      struct ivshm_resize *rs)
+{
+	struct ivshm_channel *ch = ivshm_chan(dev, ring->index);
+	u64 token;
+	int err;
+
+	mutex_lock(&dev->alloc_mutex);
+	err = ivshm_control_lock(dev, &token);
+	if (err)
+		goto out;
+	if (!ivshm_chan_ours(dev, ring->index, ring->generation) ||
+	    (rs->index != IVSHM_NO_RESERVATION &&
+	     !ivshm_chan_ours(dev, rs->index, rs->generation))) {
+		err = -ESTALE;
+		goto unlock;
+	}
+	trace_ivshmem_chan_resize(dev, ring->index, ring->offset, ring->size,
+				  rs->offset, rs->size);
+	if (rs->size > ring->size)
+		atomic64_inc(&dev->stats.channels_grown);
+	else
+		atomic64_inc(&dev->stats.channels_shrunk);
+	ivshm_wr32(&ch->buff_offset, rs->offset);
+	ivshm_wr32(&ch->buff_size, rs->size);
+	if (rs->index != IVSHM_NO_RESERVATION)
+		ivshm_entry_release(dev, rs->index);
+	else
+		ivshm_publish_usage(dev, ivshm_collect_extents(dev));
+	ring->offset = rs->offset;
+	ring->size = rs->size;
+	rs->size = 0;
+	rs->index = IVSHM_NO_RESERVATION;
+unlock:
+	ivshm_control_unlock(dev, token);
+out:
+	mutex_unlock(&dev->alloc_mutex);
+	if (err)
+		ivshm_chan_unreserve(dev, rs);
 	return err;
 }
 

@@ -58,6 +58,49 @@ static unsigned int connect_timeout_ms = 5000;
 module_param(connect_timeout_ms, uint, 0644);
 MODULE_PARM_DESC(connect_timeout_ms, "default connect timeout");
 
+/* Rebalancing: see Documentation/networking/af_ivshmem.rst, "Rebalancing". */
+unsigned int ivshm_rebalance_interval_ms = 1000;
+unsigned int ivshm_rebalance_doorbells = 100;
+static unsigned int channel_min_size = 16 * 1024;
+static unsigned int channel_max_size;
+static unsigned int idle_shrink_ms = 2000;
+
+/* A new interval applies at once: every rebalancer runs and re-arms. */
+static int ivshm_set_interval(const char *val, const struct kernel_param *kp)
+{
+	int err = param_set_uint(val, kp);
+
+	if (!err)
+		ivshm_rebalance_kick_all();
+	return err;
+}
+
+static const struct kernel_param_ops ivshm_interval_ops = {
+	.set = ivshm_set_interval,
+	.get = param_get_uint,
+};
+
+module_param_cb(rebalance_interval_ms, &ivshm_interval_ops,
+		&ivshm_rebalance_interval_ms, 0644);
+MODULE_PARM_DESC(rebalance_interval_ms, "rebalancer timer period (0: no timer)");
+module_param_named(rebalance_doorbells, ivshm_rebalance_doorbells, uint, 0644);
+MODULE_PARM_DESC(rebalance_doorbells, "run the rebalancer every this many doorbells, or busy polls (0: never)");
+module_param(channel_min_size, uint, 0644);
+MODULE_PARM_DESC(channel_min_size, "size idle channels shrink to, and the smallest channel a connection gets (rounded up to 4096)");
+module_param(channel_max_size, uint, 0644);
+MODULE_PARM_DESC(channel_max_size, "largest size a channel grows to (0: only the fair share limits it)");
+module_param(idle_shrink_ms, uint, 0644);
+MODULE_PARM_DESC(idle_shrink_ms, "a channel with no traffic this long shrinks to channel_min_size");
+
+/* channel_min_size in whole blocks, at least one. */
+static u32 ivshm_min_channel(void)
+{
+	u32 min = READ_ONCE(channel_min_size);
+
+	return clamp_t(u32, round_up(min, IVSHM_BLOCK_SIZE), IVSHM_BLOCK_SIZE,
+		       SZ_1G);
+}
+
 /**
  * struct ivshm_sock - an AF_IVSHMEM socket
  * @sk: the socket; must be first
@@ -97,6 +140,13 @@ MODULE_PARM_DESC(connect_timeout_ms, "default connect timeout");
  *	the only source accepted (written under ivshm_bind_lock too)
  * @all_node: entry in ivshm_all_socks, from allocation to destruction
  * @diag_pos: the socket's place in ivshm_all_socks (see ivshm_diag_next())
+ * @rebal_node: used by the rebalancer's snapshot of the socket list
+ * @resize: a resize of @tx decided by the rebalancer, waiting for the
+ *	ring to empty (see "Channel resizing" in af_ivshmem.rst)
+ * @tx_need: the bytes a sender waits for now, 0 when none waits
+ * @tx_full: times a sender found @tx full since the last rebalance
+ * @rebal_pos: @tx.pos at the last rebalance
+ * @tx_active: jiffies when the rebalancer last saw @tx.pos move
  */
 struct ivshm_sock {
 	struct sock sk;
@@ -131,6 +181,12 @@ struct ivshm_sock {
 	bool dgram_connected;
 	struct list_head all_node;
 	unsigned long diag_pos;
+	struct list_head rebal_node;
+	struct ivshm_resize resize;
+	u32 tx_need;
+	u32 tx_full;
+	u64 rebal_pos;
+	unsigned long tx_active;
 };
 
 static inline struct ivshm_sock *ivshm_sk(struct sock *sk)
@@ -338,6 +394,8 @@ static void ivshm_disconnect(struct ivshm_sock *vsk, u32 send_state)
 
 	if (!dev)
 		return;
+	if (vsk->resize.size)
+		ivshm_chan_unreserve(dev, &vsk->resize);
 	trace_ivshmem_close(vsk, send_state);
 	if (sk->sk_state == TCP_ESTABLISHED) {
 		/* Released before EOF: a reader that sees EOF sees both. */
@@ -429,8 +487,30 @@ static void ivshm_reset(struct ivshm_sock *vsk, int err)
 
 /* ---- ring access ---- */
 
+/* The geometry of the rx channel, read again: the sender may have resized
+ * it.  Called only once head showed unread data: the sender changes the
+ * geometry only while the ring is empty, and publishes that data after
+ * the change, so this is the geometry the data was written with.
+ */
+static bool ivshm_rx_geometry(struct ivshm_sock *vsk, struct ivshm_channel *ch)
+{
+	u32 off = ivshm_rd32(&ch->buff_offset);
+	u32 size = ivshm_rd32(&ch->buff_size);
+
+	if (!ivshm_chan_geometry(vsk->dev, off, size)) {
+		ivshm_note_bad(vsk->dev, "rx geometry", vsk->rx.index);
+		return false;
+	}
+	if (size != vsk->rx.size)
+		WRITE_ONCE(vsk->sk.sk_rcvbuf, 2 * size);
+	vsk->rx.offset = off;
+	vsk->rx.size = size;
+	return true;
+}
+
 /* Bytes readable on the rx channel, or a negative errno when the peer's
- * channel is gone or its head is impossible.
+ * channel is gone or its head or geometry is impossible.  With data, the
+ * rx ring's geometry is refreshed first.
  */
 static s64 ivshm_rx_avail(struct ivshm_sock *vsk)
 {
@@ -441,8 +521,10 @@ static s64 ivshm_rx_avail(struct ivshm_sock *vsk)
 	    ivshm_rd32(&ch->generation) != vsk->rx.generation)
 		return -ECONNRESET;
 	head = ivshm_rd64(&ch->head);
-	smp_rmb();	/* head before the ring data it covers */
+	smp_rmb();	/* head before the geometry and the data it covers */
 	avail = head - READ_ONCE(vsk->rx.pos);
+	if (avail && !ivshm_rx_geometry(vsk, ch))
+		return -ECONNRESET;
 	if (avail > vsk->rx.size) {
 		ivshm_note_bad(vsk->dev, "rx head", vsk->rx.index);
 		return -ECONNRESET;
@@ -450,10 +532,30 @@ static s64 ivshm_rx_avail(struct ivshm_sock *vsk)
 	return avail;
 }
 
-/* Bytes free on the tx channel, or a negative errno. */
+/* Bytes free on the tx channel for new data, or a negative errno.  While
+ * a resize is pending, none until the ring is empty: the sender then
+ * switches (ivshm_resize_try()) before it writes.
+ */
 static s64 ivshm_tx_free(struct ivshm_sock *vsk)
 {
-	return ivshm_ring_room(vsk->dev, &vsk->tx);
+	s64 room = ivshm_ring_room(vsk->dev, &vsk->tx);
+
+	if (room > 0 && vsk->resize.size && room < vsk->tx.size)
+		return 0;
+	return room;
+}
+
+/* Switches @tx to the pending geometry if its ring is empty.  Under
+ * lock_sock(), so no data is being written meanwhile.
+ */
+static void ivshm_resize_try(struct ivshm_sock *vsk)
+{
+	if (!vsk->resize.size ||
+	    ivshm_ring_room(vsk->dev, &vsk->tx) != vsk->tx.size)
+		return;
+	/* On failure the resize is dropped: the old ring goes on. */
+	if (!ivshm_chan_switch(vsk->dev, &vsk->tx, &vsk->resize))
+		WRITE_ONCE(vsk->sk.sk_sndbuf, 2 * vsk->tx.size);
 }
 
 /* The peer's sender state on our rx channel, checked. */
@@ -550,6 +652,10 @@ static void ivshm_set_established(struct ivshm_sock *vsk)
 	 */
 	WRITE_ONCE(sk->sk_sndbuf, 2 * vsk->tx.size);
 	WRITE_ONCE(sk->sk_rcvbuf, 2 * vsk->rx.size);
+	vsk->rebal_pos = 0;
+	vsk->tx_active = jiffies;
+	vsk->tx_full = 0;
+	vsk->tx_need = 0;
 	vsk->seen_head = 0;
 	vsk->seen_tail = 0;
 	vsk->seen_state = 0;
@@ -597,7 +703,7 @@ static void ivshm_connect_fail(struct ivshm_sock *vsk, int err)
 	struct ivshm_dev *dev = vsk->dev;
 
 	trace_ivshmem_connect_done(vsk, -err);
-	if (err == ECONNREFUSED) {
+	if (err == ECONNREFUSED || err == ENOBUFS) {
 		/* A refusal is the receiver's last word: free at once. */
 		ivshm_chan_free(dev, vsk->tx.index, vsk->tx.generation);
 		ivshm_detach_dev(vsk);
@@ -637,6 +743,9 @@ static void ivshm_connect_check(struct ivshm_sock *vsk)
 		return;
 	case IVSHM_RECV_REFUSED:
 		ivshm_connect_fail(vsk, ECONNREFUSED);
+		return;
+	case IVSHM_RECV_NOBUFS:
+		ivshm_connect_fail(vsk, ENOBUFS);
 		return;
 	case IVSHM_RECV_NONE:
 		if (time_after(jiffies, vsk->connect_deadline))
@@ -683,6 +792,7 @@ static struct sock *ivshm_sk_alloc(struct net *net, struct socket *sock,
 	sk->sk_type = type;
 	vsk = ivshm_sk(sk);
 	INIT_LIST_HEAD(&vsk->all_node);
+	vsk->resize.index = IVSHM_NO_RESERVATION;
 	sk->sk_destruct = ivshm_sk_destruct;
 	vsk->zombie = kzalloc(sizeof(*vsk->zombie), GFP_KERNEL);
 	if (!vsk->zombie) {
@@ -732,6 +842,9 @@ static void ivshm_stop_listening(struct ivshm_sock *vsk)
 static void ivshm_send_eof(struct ivshm_sock *vsk)
 {
 	if (vsk->dev && vsk->tx_state == IVSHM_SEND_OPEN) {
+		/* No more data: no use for a bigger or smaller ring. */
+		if (vsk->resize.size)
+			ivshm_chan_unreserve(vsk->dev, &vsk->resize);
 		smp_wmb();	/* data (head) before EOF */
 		ivshm_set_tx_state(vsk, IVSHM_SEND_SHUTDOWN);
 		ivshm_ring_doorbell(vsk->dev, vsk->peer);
@@ -933,6 +1046,52 @@ static int ivshm_wait(struct sock *sk, struct wait_queue_entry *wait,
 	return 0;
 }
 
+/* Asks the rebalancer to shrink our idle channels now and waits for it,
+ * a second at most.  The caller may hold the lock of sockets that are not
+ * connected (the rebalancer does not lock those).
+ */
+static void ivshm_rebalance_shrink_now(struct ivshm_dev *dev)
+{
+	int done = atomic_read(&dev->rebalance_shrinks);
+
+	WRITE_ONCE(dev->rebalance_urgent, true);
+	ivshm_rebalance_kick(dev);
+	wait_event_timeout(dev->rebalance_wq,
+			   atomic_read(&dev->rebalance_shrinks) != done ||
+			   READ_ONCE(dev->dead), HZ);
+}
+
+/**
+ * ivshm_alloc_tx() - allocate the channel a new connection sends on
+ * @dev: the device
+ * @size: the size it should have
+ * @ring: filled as by ivshm_chan_alloc()
+ *
+ * When the region has no room for @size, halved sizes down to
+ * channel_min_size are tried; when even that fails, our rebalancer
+ * shrinks our idle channels at once and the smallest size is tried once
+ * more.  Connections are never broken to make room.
+ *
+ * Return: 0, -ENOBUFS, or another error of ivshm_chan_alloc().
+ */
+static int ivshm_alloc_tx(struct ivshm_dev *dev, u32 size,
+			  struct ivshm_ring *ring)
+{
+	u32 min = ivshm_min_channel();
+	int err;
+
+	for (;;) {
+		err = ivshm_chan_alloc(dev, size, ring);
+		if (err != -ENOBUFS || size <= min)
+			break;
+		size = max_t(u32, round_down(size / 2, IVSHM_BLOCK_SIZE), min);
+	}
+	if (err != -ENOBUFS)
+		return err;
+	ivshm_rebalance_shrink_now(dev);
+	return ivshm_chan_alloc(dev, size, ring);
+}
+
 static int ivshm_connect(struct socket *sock, struct sockaddr *uaddr,
 			 int len, int flags)
 {
@@ -1000,7 +1159,7 @@ static int ivshm_connect(struct socket *sock, struct sockaddr *uaddr,
 	if (err)
 		goto out;
 
-	err = ivshm_chan_alloc(dev, ivshm_tx_channel_size(sk), &vsk->tx);
+	err = ivshm_alloc_tx(dev, ivshm_tx_channel_size(sk), &vsk->tx);
 	if (err) {
 		ivshm_detach_dev(vsk);
 		goto out;
@@ -1168,11 +1327,12 @@ static void ivshm_inherit(struct ivshm_sock *child, struct ivshm_sock *parent)
  * room in its backlog, a reply channel.  On success the answer is
  * published before the child can be accepted (and so closed).  Runs in
  * the event work; @type is the request's sock_type as the caller read
- * it.  Returns false if the caller must refuse.
+ * it.  Returns 0, or the refusal the caller must publish: -ECONNREFUSED,
+ * or -ENOBUFS when the region has no room for a reply channel.
  */
-static bool ivshm_answer_request(struct ivshm_dev *dev, u32 index, u32 gen,
-				 struct ivshm_channel *req, u32 sender,
-				 u32 type)
+static int ivshm_answer_request(struct ivshm_dev *dev, u32 index, u32 gen,
+				struct ivshm_channel *req, u32 sender,
+				u32 type)
 {
 	u32 src_port = ivshm_rd32(&req->src_port);
 	u32 dst_port = ivshm_rd32(&req->dst_port);
@@ -1181,6 +1341,7 @@ static bool ivshm_answer_request(struct ivshm_dev *dev, u32 index, u32 gen,
 	struct ivshm_sock *child;
 	struct ivshm_channel *ch;
 	struct sock *listener, *sk;
+	int err = -ECONNREFUSED, alloc;
 	u64 epoch;
 
 	if (!ivshm_peer_active(dev, sender, &epoch) ||
@@ -1188,15 +1349,15 @@ static bool ivshm_answer_request(struct ivshm_dev *dev, u32 index, u32 gen,
 	    !ivshm_chan_geometry(dev, off, size) ||
 	    src_port == IVSHMEM_PORT_ANY) {
 		ivshm_note_bad(dev, "connection request", index);
-		return false;
+		return err;
 	}
 	if (type != SOCK_STREAM && type != SOCK_SEQPACKET) {
 		ivshm_note_bad(dev, "request type", index);
-		return false;
+		return err;
 	}
 	listener = ivshm_find_listener(dst_port, type, dev->index);
 	if (!listener)
-		return false;
+		return err;
 
 	lock_sock(listener);
 	if (listener->sk_state != TCP_LISTEN || listener->sk_type != type ||
@@ -1227,7 +1388,11 @@ static bool ivshm_answer_request(struct ivshm_dev *dev, u32 index, u32 gen,
 
 	if (ivshm_attach_dev(child, dev))
 		goto free_child;
-	if (ivshm_chan_alloc(dev, ivshm_tx_channel_size(sk), &child->tx)) {
+	/* The rebalancer skips both locked sockets: neither is connected. */
+	alloc = ivshm_alloc_tx(dev, ivshm_tx_channel_size(sk), &child->tx);
+	if (alloc) {
+		if (alloc == -ENOBUFS)
+			err = -ENOBUFS;
 		ivshm_detach_dev(child);
 		goto free_child;
 	}
@@ -1252,7 +1417,7 @@ static bool ivshm_answer_request(struct ivshm_dev *dev, u32 index, u32 gen,
 	listener->sk_data_ready(listener);
 	release_sock(listener);
 	sock_put(listener);
-	return true;
+	return 0;
 
 free_child:
 	release_sock(sk);
@@ -1260,7 +1425,7 @@ free_child:
 refuse:
 	release_sock(listener);
 	sock_put(listener);
-	return false;
+	return err;
 }
 
 /* Finds connection requests addressed to us and answers each once.
@@ -1295,6 +1460,7 @@ static bool ivshm_requests_posted(struct ivshm_dev *dev)
 static bool ivshm_handle_requests(struct ivshm_dev *dev)
 {
 	bool found = false;
+	int err;
 	u32 i;
 
 	if (!ivshm_requests_posted(dev))
@@ -1341,9 +1507,11 @@ static bool ivshm_handle_requests(struct ivshm_dev *dev)
 					     IVSHM_RECV_RELEASED, 0, 0);
 			continue;
 		}
-		if (!ivshm_answer_request(dev, i, gen, ch, sender, type)) {
+		err = ivshm_answer_request(dev, i, gen, ch, sender, type);
+		if (err) {
 			atomic64_inc(&dev->stats.connects_refused);
 			ivshm_publish_answer(dev, ch, sender,
+					     err == -ENOBUFS ? IVSHM_RECV_NOBUFS :
 					     IVSHM_RECV_REFUSED, 0, 0);
 		}
 	}
@@ -1471,6 +1639,175 @@ void ivshm_dev_detach_socks(struct ivshm_dev *dev)
 	}
 }
 
+/* ---- rebalancing ---- */
+
+/**
+ * struct ivshm_rebal_view - what one rebalancer run sees of the region
+ * @min: channel_min_size in blocks
+ * @cap: the size no channel of ours grows beyond in this run
+ * @reserve: bytes of the data area kept free for new connections
+ * @urgent: shrink every idle channel of ours now, not after idle_shrink_ms
+ */
+struct ivshm_rebal_view {
+	u32 min;
+	u32 cap;
+	u32 reserve;
+	bool urgent;
+};
+
+/* Reads the channel table once: a channel whose head_touch or tail moved
+ * since the last run is busy.  The fair share of each busy channel larger
+ * than the minimum is what the data area, less the reserve and every
+ * other channel, leaves to each of them.  Values from the region only
+ * bound our own growth, so a hostile guest can only make us more modest.
+ */
+static void ivshm_rebalance_view(struct ivshm_dev *dev,
+				 struct ivshm_rebal_view *v)
+{
+	u32 data = dev->data_end - IVSHM_DATA_OFFSET;
+	u32 max = READ_ONCE(channel_max_size);
+	u64 other = 0, left;
+	u32 i, busy = 0;
+
+	v->min = ivshm_min_channel();
+	v->reserve = data / 16;
+	for (i = 0; i < IVSHM_MAX_CHANNELS; i++) {
+		struct ivshm_channel *ch = ivshm_chan(dev, i);
+		u32 off, size, sig;
+		bool moved;
+
+		if (ivshm_rd32(&ch->alloc_state) != IVSHM_CHAN_ALLOCATED)
+			continue;
+		smp_rmb();	/* alloc_state before the entry's fields */
+		off = ivshm_rd32(&ch->buff_offset);
+		size = ivshm_rd32(&ch->buff_size);
+		if (!ivshm_chan_geometry(dev, off, size))
+			continue;
+		sig = ivshm_rd32(&ch->head_touch) + (u32)ivshm_rd64(&ch->tail);
+		moved = sig != dev->rebalance_sig[i];
+		dev->rebalance_sig[i] = sig;
+		if (moved && size > v->min)
+			busy++;
+		else
+			other += size;
+	}
+	left = data - v->reserve;
+	left -= min(other, left);
+	if (busy)
+		left = div_u64(left, busy);
+	v->cap = max_t(u32, round_down(min_t(u64, left, SZ_1G),
+				       IVSHM_BLOCK_SIZE), v->min);
+	if (max)
+		v->cap = min(v->cap, max_t(u32, round_down(max,
+							   IVSHM_BLOCK_SIZE),
+					   v->min));
+}
+
+/* Grows or shrinks one of our channels.  Under lock_sock(). */
+static void ivshm_rebalance_sock(struct ivshm_sock *vsk,
+				 const struct ivshm_rebal_view *v)
+{
+	struct ivshm_dev *dev = vsk->dev;
+	bool full = vsk->tx_full || vsk->tx_need;
+	bool moved = vsk->tx.pos != vsk->rebal_pos;
+	u32 size = vsk->tx.size, target;
+	unsigned long idle;
+	int err;
+
+	vsk->tx_full = 0;
+	if (moved) {
+		vsk->rebal_pos = vsk->tx.pos;
+		vsk->tx_active = jiffies;
+	}
+	if (vsk->resize.size) {
+		ivshm_resize_try(vsk);	/* the sender may be idle now */
+		return;
+	}
+	/* A size the user asked for with SO_SNDBUF stays. */
+	if (vsk->sk.sk_userlocks & SOCK_SNDBUF_LOCK)
+		return;
+	if (full && size < v->cap) {
+		target = min_t(u32, round_up(size + size / 2, IVSHM_BLOCK_SIZE),
+			       v->cap);
+		err = ivshm_chan_reserve(dev, &vsk->tx, vsk->peer, target,
+					 v->reserve, &vsk->resize);
+		if (err == -ENOBUFS) {
+			/* Half the step, if that fits. */
+			target = round_up(size + (target - size) / 2,
+					  IVSHM_BLOCK_SIZE);
+			if (target > size)
+				ivshm_chan_reserve(dev, &vsk->tx, vsk->peer,
+						   target, v->reserve,
+						   &vsk->resize);
+		}
+		ivshm_resize_try(vsk);
+		return;
+	}
+	idle = vsk->tx_active + msecs_to_jiffies(READ_ONCE(idle_shrink_ms));
+	if (full || moved || size <= v->min ||
+	    (!v->urgent && time_before(jiffies, idle)))
+		return;
+	/* Only an empty ring shrinks, at once: nothing waits for it. */
+	if (ivshm_ring_room(dev, &vsk->tx) != size)
+		return;
+	if (!ivshm_chan_reserve(dev, &vsk->tx, vsk->peer, v->min, 0,
+				&vsk->resize))
+		ivshm_resize_try(vsk);
+}
+
+/**
+ * ivshm_rebalance() - one run of the rebalancer of a device
+ * @dev: the device
+ *
+ * Run by the device's rebalance work: on its timer, after every
+ * rebalance_doorbells doorbells, and when a new connection finds the
+ * region full.  Grows our channels that their senders found full, up to
+ * the fair share, and shrinks our idle ones to channel_min_size; only our
+ * own connected stream and seqpacket channels, each under its socket
+ * lock.  Sockets that are not connected are not locked: a connect() or a
+ * request being answered may wait for this run while holding theirs.
+ */
+void ivshm_rebalance(struct ivshm_dev *dev)
+{
+	struct ivshm_sock *vsk, *tmp;
+	struct ivshm_rebal_view v;
+	LIST_HEAD(scan);
+
+	v.urgent = xchg(&dev->rebalance_urgent, false);
+	ivshm_rebalance_view(dev, &v);
+
+	spin_lock_bh(&dev->socks_lock);
+	list_for_each_entry(vsk, &dev->socks, dev_node) {
+		if (vsk->sk.sk_type == SOCK_DGRAM ||
+		    READ_ONCE(vsk->sk.sk_state) != TCP_ESTABLISHED)
+			continue;
+		sock_hold(&vsk->sk);
+		list_add_tail(&vsk->rebal_node, &scan);
+	}
+	spin_unlock_bh(&dev->socks_lock);
+
+	list_for_each_entry_safe(vsk, tmp, &scan, rebal_node) {
+		struct sock *sk = &vsk->sk;
+
+		list_del(&vsk->rebal_node);
+		if (READ_ONCE(sk->sk_state) == TCP_ESTABLISHED) {
+			lock_sock(sk);
+			if (sk->sk_state == TCP_ESTABLISHED && vsk->dev == dev &&
+			    vsk->tx_state == IVSHM_SEND_OPEN)
+				ivshm_rebalance_sock(vsk, &v);
+			release_sock(sk);
+		}
+		sock_put(sk);
+	}
+
+	WRITE_ONCE(dev->last_rebalance, jiffies ?: 1);
+	atomic64_inc(&dev->stats.rebalances);
+	if (v.urgent) {
+		atomic_inc(&dev->rebalance_shrinks);
+		wake_up_all(&dev->rebalance_wq);
+	}
+}
+
 /* ---- data path ---- */
 
 /* Why a send cannot go on, or 0. */
@@ -1492,7 +1829,10 @@ static int ivshm_send_check(struct ivshm_sock *vsk)
 /* Free bytes on tx; a reset by the peer resets us (negative errno). */
 static s64 ivshm_tx_space(struct ivshm_sock *vsk)
 {
-	s64 space = ivshm_tx_free(vsk);
+	s64 space;
+
+	ivshm_resize_try(vsk);
+	space = ivshm_tx_free(vsk);
 
 	if (space == -EPIPE && ivshm_rx_state(vsk) == IVSHM_SEND_RESET)
 		space = -ECONNRESET;	/* it reset us, not just left */
@@ -1517,12 +1857,17 @@ static s64 ivshm_tx_wait(struct ivshm_sock *vsk, u32 need, long *timeo,
 		space = ivshm_tx_space(vsk);
 		if (space < 0 || space >= need)
 			break;
+		/* Found full: the rebalancer grows busy channels. */
+		vsk->tx_full++;
 		if (*timeo && ivshm_busy_tx(vsk, need))
 			continue;
 		ivshm_want_space(vsk, true);
 		if (ivshm_tx_free(vsk) >= need)
 			continue;
+		/* The rebalancer must not shrink the ring below @need. */
+		vsk->tx_need = need;
 		err = ivshm_wait(&vsk->sk, wait, timeo);
+		vsk->tx_need = 0;
 		if (err)
 			return err;
 	}
@@ -2174,7 +2519,7 @@ static int ivshm_ioctl(struct socket *sock, unsigned int cmd,
 		}
 		if (sk->sk_state == TCP_ESTABLISHED && vsk->dev) {
 			if (cmd == SIOCOUTQ)
-				n = ivshm_tx_free(vsk);
+				n = ivshm_ring_room(vsk->dev, &vsk->tx);
 			else if (sk->sk_type == SOCK_SEQPACKET)
 				n = ivshm_seqpacket_inq(vsk);
 			else

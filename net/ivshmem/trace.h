@@ -256,6 +256,31 @@ TRACE_EVENT(ivshmem_chan_free,
 		      __entry->receiver)
 );
 
+/* One of our channels switches to a new ring (ivshm_chan_switch()): it
+ * was empty, and the next byte goes at the same position in the new ring.
+ */
+TRACE_EVENT(ivshmem_chan_resize,
+	    TP_PROTO(const struct ivshm_dev *dev, u32 index, u32 old_offset,
+		     u32 old_size, u32 new_offset, u32 new_size),
+	    TP_ARGS(dev, index, old_offset, old_size, new_offset, new_size),
+	    TP_STRUCT__entry(__field(u16, region)
+			     __field(u32, index)
+			     __field(u32, old_offset)
+			     __field(u32, old_size)
+			     __field(u32, new_offset)
+			     __field(u32, new_size)),
+	    TP_fast_assign(__entry->region = dev->index;
+			   __entry->index = index;
+			   __entry->old_offset = old_offset;
+			   __entry->old_size = old_size;
+			   __entry->new_offset = new_offset;
+			   __entry->new_size = new_size;),
+	    TP_printk("region=%u index=%u old_offset=%#x old_size=%u new_offset=%#x new_size=%u",
+		      __entry->region, __entry->index, __entry->old_offset,
+		      __entry->old_size, __entry->new_offset,
+		      __entry->new_size)
+);
+
 /* A doorbell interrupt was sent to @peer.  Not traced: the doorbells not
  * sent because the peer did not ask for one, and the local wakeups of a
  * connection to ourselves.

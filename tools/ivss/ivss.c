@@ -1047,6 +1047,7 @@ static const enum mnl_attr_data_type fabric_types[IVSS_NATTR] = {
 	[IVSHMEM_A_FREE_BYTES] = MNL_TYPE_U64,
 	[IVSHMEM_A_ACTIVE_CHANNELS] = MNL_TYPE_U32,
 	[IVSHMEM_A_MAX_CHANNELS] = MNL_TYPE_U32,
+	[IVSHMEM_A_LAST_REBALANCE_MS] = MNL_TYPE_U64,
 	[IVSHMEM_A_STATS] = MNL_TYPE_NESTED,
 	[IVSHMEM_A_PEER_ID] = MNL_TYPE_U32,
 	[IVSHMEM_A_PEER_EPOCH] = MNL_TYPE_U64,
@@ -1233,6 +1234,10 @@ static const char * const stat_names[IVSHMEM_STAT_MAX + 1] = {
 	[IVSHMEM_STAT_RESETS_DEVICE_GONE] = "resets_device_gone",
 	[IVSHMEM_STAT_CHANNELS_ALLOCATED] = "channels_allocated",
 	[IVSHMEM_STAT_CHANNELS_FREED] = "channels_freed",
+	[IVSHMEM_STAT_REBALANCES] = "rebalances",
+	[IVSHMEM_STAT_CHANNELS_GROWN] = "channels_grown",
+	[IVSHMEM_STAT_CHANNELS_SHRUNK] = "channels_shrunk",
+	[IVSHMEM_STAT_RESIZES_ABORTED] = "resizes_aborted",
 };
 
 /* A counter's name; "stat_N" for one this ivss does not know. */
@@ -1267,9 +1272,14 @@ static const char * const recv_states[] = {
 	[IVSHMEM_CHAN_RECV_ACCEPTED] = "accepted",
 	[IVSHMEM_CHAN_RECV_REFUSED] = "refused",
 	[IVSHMEM_CHAN_RECV_RELEASED] = "released",
+	[IVSHMEM_CHAN_RECV_NOBUFS] = "nobufs",
 };
 
+/* Type 0: a reservation, the space a channel of the same sender is being
+ * resized into (its peer channel names it).
+ */
 static const char * const type_names[] = {
+	[0] = "resv",
 	[SOCK_STREAM] = "stream",
 	[SOCK_DGRAM] = "dgram",
 	[SOCK_SEQPACKET] = "seqpacket",
@@ -1311,6 +1321,9 @@ static void print_region_text(FILE *out, const struct ivss_fabric *f,
 		rv(i, IVSHMEM_A_FREE_BYTES, false, b[3], 24),
 		rv(i, IVSHMEM_A_ACTIVE_CHANNELS, false, b[4], 24),
 		rv(i, IVSHMEM_A_MAX_CHANNELS, false, b[5], 24));
+	if (HAS(i, IVSHMEM_A_LAST_REBALANCE_MS))
+		fprintf(out, "  last rebalance %s ms ago\n",
+			rv(i, IVSHMEM_A_LAST_REBALANCE_MS, false, b[0], 24));
 
 	if (f->parts & PART_PEERS) {
 		if (!f->no_header)
@@ -1438,6 +1451,7 @@ static void print_region_json(struct jw *j, const struct ivss_fabric *f,
 	jw_rec(j, "free_bytes", i, IVSHMEM_A_FREE_BYTES, false);
 	jw_rec(j, "active_channels", i, IVSHMEM_A_ACTIVE_CHANNELS, false);
 	jw_rec(j, "max_channels", i, IVSHMEM_A_MAX_CHANNELS, false);
+	jw_rec(j, "last_rebalance_ms", i, IVSHMEM_A_LAST_REBALANCE_MS, false);
 
 	if (f->parts & PART_PEERS) {
 		jw_open(j, "peers", '[');

@@ -202,6 +202,8 @@ enum {
 	IVSHMEM_A_CHAN_RECEIVER_STATE,	/* u32: IVSHMEM_CHAN_RECV_* */
 	IVSHMEM_A_CHAN_SENDER_PID,	/* u32 */
 	IVSHMEM_A_CHAN_PEER_CHANNEL,	/* u32: reply channel: the request's */
+	/* IVSHMEM_CMD_GET_REGION, absent before the rebalancer's first run */
+	IVSHMEM_A_LAST_REBALANCE_MS,	/* u64: ms since our last rebalance */
 	__IVSHMEM_A_MAX,
 };
 
@@ -221,6 +223,7 @@ enum {
 	IVSHMEM_CHAN_RECV_ACCEPTED,
 	IVSHMEM_CHAN_RECV_REFUSED,
 	IVSHMEM_CHAN_RECV_RELEASED,
+	IVSHMEM_CHAN_RECV_NOBUFS,	/* refused: no room for a reply channel */
 };
 
 /* Counters in IVSHMEM_A_STATS, one u64 attribute each. */
@@ -246,6 +249,10 @@ enum {
 	IVSHMEM_STAT_RESETS_DEVICE_GONE, /* connections lost to unplug */
 	IVSHMEM_STAT_CHANNELS_ALLOCATED,
 	IVSHMEM_STAT_CHANNELS_FREED,
+	IVSHMEM_STAT_REBALANCES,	/* rebalancer runs */
+	IVSHMEM_STAT_CHANNELS_GROWN,	/* resizes of our channels: larger */
+	IVSHMEM_STAT_CHANNELS_SHRUNK,	/* and smaller */
+	IVSHMEM_STAT_RESIZES_ABORTED,	/* resizes given up before the switch */
 	__IVSHMEM_STAT_MAX,
 };
 
