@@ -50,6 +50,23 @@ static int dial(unsigned int peer, unsigned int port)
 }
 
 /* One round trip of a pattern that names the connection. */
+static bool echoes(int fd, unsigned int id);
+
+/* An echo connection the server has accepted (it answered a round trip:
+ * a client that only connects would fill the server's accept backlog,
+ * which refuses at once), or -errno; -EPROTO if it does not echo.
+ */
+static int dial_echo(unsigned int peer, unsigned int id)
+{
+	int fd = dial(peer, PEERD_PORT_ECHO);
+
+	if (fd >= 0 && !echoes(fd, id)) {
+		close(fd);
+		return -EPROTO;
+	}
+	return fd;
+}
+
 static bool echoes(int fd, unsigned int id)
 {
 	unsigned char out[ECHO_BYTES], in[ECHO_BYTES];
@@ -105,15 +122,15 @@ static int scatter(unsigned int peer, unsigned int count)
 
 	if (!fds)
 		return 1;
-	for (i = 0; i < count; i++)
-		fds[n++] = dial(peer, PEERD_PORT_ECHO);
+	for (i = 0; i < count; i++, n++)
+		fds[n] = dial_echo(peer, n);
 	for (i = 0; i < count; i += 2) {
 		if (fds[i] >= 0)
 			close(fds[i]);
 		fds[i] = -1;
 	}
-	for (i = 0; i < count / 2; i++)
-		fds[n++] = dial(peer, PEERD_PORT_ECHO);
+	for (i = 0; i < count / 2; i++, n++)
+		fds[n] = dial_echo(peer, n);
 	for (i = 0; i < n; i++)
 		if (fds[i] >= 0)
 			open++;
@@ -138,7 +155,7 @@ static int fill(unsigned int peer, unsigned int max, unsigned int wait_ms)
 	if (!fds)
 		return 1;
 	while (n < max) {
-		fd = dial(peer, PEERD_PORT_ECHO);
+		fd = dial_echo(peer, n);
 		if (fd < 0)
 			break;
 		fds[n++] = fd;
@@ -147,7 +164,7 @@ static int fill(unsigned int peer, unsigned int max, unsigned int wait_ms)
 	printf("echo ok %d\n", all_echo(fds, n));
 	fflush(stdout);
 	nanosleep(&ts, NULL);
-	fd = dial(peer, PEERD_PORT_ECHO);
+	fd = dial_echo(peer, n);
 	printf("after wait: connect=%s\n", errname(fd < 0 ? -fd : 0));
 	if (fd >= 0)
 		fds[n++] = fd;

@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Channel allocation and rebalancing (issue 4), in the VM lab:
+#   1. churn: 10,000 connect/close cycles and a scattered open/close
+#      pattern leave the region's free space exactly as it started;
+#   2. resizing live channels: with the rebalancer running every few
+#      milliseconds, 16 bulk connections (8 each way, both directions,
+#      checksummed) finish intact while busy channels grow, and idle
+#      connections shrink to the minimum and still carry data;
+#   3. exhaustion, on a small region: connections keep coming (with
+#      smaller channels) until even the smallest does not fit, then
+#      ENOBUFS; every open connection still works; once idle channels
+#      have shrunk, connect succeeds again;
+#   4. the control lock: a guest killed while it holds the lock (its lock
+#      word left behind, as a dead holder leaves it) is recovered from by
+#      the others after the lease, without corrupting the table.
+# Prints TAP; exits non-zero on failure.
+set -uo pipefail
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+export IVSHMEM_LAB_DIR=${IVSHMEM_LAB_DIR:-/tmp/af_ivshmem-rebalance}
+# shellcheck source=selftests/guest_lib.sh
+. "$TOP/selftests/guest_lib.sh"
+
+IVSS=$TOP/tools/ivss/ivss
+CHURN=$TOP/selftests/ivshmem_churn
+PARAMS=/sys/module/af_ivshmem/parameters
+
+# load VM [MODULE-PARAMS]: the module and the test peer
+load() {
+	run "$1" "insmod '$MODULE' ${2:-} && setsid '$PEERD' >/tmp/peerd.log 2>&1 &
+		for i in \$(seq 100); do grep -qs ready /tmp/peerd.log && exit 0
+			sleep 0.1; done; cat /tmp/peerd.log; exit 1"
+}
+unload() {	# unload VM
+	run "$1" "pkill -f ivshmem_peerd; sleep 0.5; rmmod af_ivshmem" >/dev/null
+}
+peer_id() {	# peer_id VM: its peer id on region 0
+	run "$1" "'$IVSS' fabric -j" |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["regions"][0]["self"])'
+}
+stat() {	# stat VM NAME: a counter of region 0
+	run "$1" "cat /sys/bus/pci/drivers/af_ivshmem/*/stats/$2"
+}
+# free VM: "FREE DATA CHANNELS" of region 0 as VM sees it, once no channel
+# is left (up to 10 s), else as it is then
+free_space() {
+	local out i
+	for i in $(seq 40); do
+		out=$(run "$1" "'$IVSS' fabric -j" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)["regions"][0]
+print(r["free_bytes"], r["data_bytes"], len(r["channels"]))')
+		[[ $out == *" 0" ]] && break
+		sleep 0.25
+	done
+	echo "$out"
+}
+
+# 1. Churn.
+lab_up "rebalance: lab starts two guests" -n 2 --mode doorbell
+expect "rebalance: modules load, test peers run" ok \
+	"$(load vm1 && load vm2 && echo ok)"
+P1=$(peer_id vm1)
+P2=$(peer_id vm2)
+start=$(free_space vm1)
+expect "churn: the region starts empty" 0 "${start##* }"
+expect "churn: 10,000 connect/close cycles from vm1 to vm2" "ok cycles=10000" \
+	"$("$LAB" exec vm1 --timeout 1200 -- "'$CHURN' cycles $P2 10000")"
+expect "churn: 40 connections opened, half closed, reopened, all echo" \
+	"ok open=40" "$("$LAB" exec vm1 --timeout 600 -- "'$CHURN' scatter $P2 40")"
+expect "churn: free space is back to where it started (vm1's view)" \
+	"$start" "$(free_space vm1)"
+expect "churn: free space is back to where it started (vm2's view)" \
+	"$start" "$(free_space vm2)"
+expect_match "churn: the region's header agrees (host view)" "active=0" \
+	"$(region_empty "$IVSHMEM_LAB_DIR/shm")"
+
+# 2. Resizing live channels.
+for vm in vm1 vm2; do
+	run $vm "echo 5 >$PARAMS/rebalance_interval_ms
+		echo 200 >$PARAMS/idle_shrink_ms" >/dev/null
+done
+grown0=$(($(stat vm1 channels_grown) + $(stat vm2 channels_grown)))
+shrunk0=$(stat vm1 channels_shrunk)
+run vm1 "setsid '$CHURN' fill $P2 4 3000 >/tmp/idle.out 2>&1 &" >/dev/null
+for vm in vm1 vm2; do
+	other=$P2; [ $vm = vm2 ] && other=$P1
+	run $vm "rm -f /tmp/bulk.*; for i in 1 2 3 4 5 6 7 8; do
+		setsid sh -c \"'$STREAM' $other 16 >/tmp/bulk.\$i 2>&1\" &
+	done" >/dev/null
+done
+bulk=""
+for vm in vm1 vm2; do
+	bulk+=$(run $vm "for i in \$(seq 600); do
+		[ \$(cat /tmp/bulk.* 2>/dev/null | grep -c .) -ge 8 ] && break; sleep 0.5
+	done; cat /tmp/bulk.* | sort | uniq -c | sed 's/^ *//'")$'\n'
+done
+expect "resize: 16 bulk connections (16 MiB each way) all verified" \
+	"8 ok bytes=16777216
+8 ok bytes=16777216" "${bulk%$'\n'}"
+grown=$(($(stat vm1 channels_grown) + $(stat vm2 channels_grown) - grown0))
+if [ "$grown" -gt 0 ]; then ok "resize: busy channels grew ($grown times)"
+else not_ok "resize: busy channels grew" "channels_grown did not move"; fi
+idle=$(wait_file vm1 /tmp/idle.out; run vm1 "sleep 3; cat /tmp/idle.out")
+expect "resize: idle connections opened before, echo after shrinking" \
+	"filled 4 errno=0
+echo ok 4
+after wait: connect=0
+echo ok 5" "$(tail -n 4 <<<"$idle")"
+shrunk=$(($(stat vm1 channels_shrunk) - shrunk0))
+if [ "$shrunk" -ge 4 ]; then ok "resize: the idle channels shrank ($shrunk times)"
+else not_ok "resize: the idle channels shrank" "channels_shrunk moved by $shrunk"; fi
+expect "resize: every channel freed afterwards, free space as at the start" \
+	"$start" "$(free_space vm1)"
+if "$LAB" stop >/dev/null 2>&1; then ok "rebalance: guest kernel logs are clean"
+else not_ok "rebalance: guest kernel logs are clean" "see $IVSHMEM_LAB_DIR/vm*/console.log"; fi
+
+# 3. Exhaustion and 4. the control lock: three guests on a 4 MiB region.
+lab_up "exhaustion: lab starts three guests on a 4 MiB region" -n 3 \
+	--mode doorbell --shm-size 4M
+expect "exhaustion: modules load (idle channels shrink after 3 s)" ok \
+	"$(load vm1 idle_shrink_ms=3000 && load vm2 idle_shrink_ms=3000 &&
+	   load vm3 idle_shrink_ms=3000 && echo ok)"
+P2=$(peer_id vm2)
+P3=$(peer_id vm3)
+fill=$("$LAB" exec vm1 --timeout 600 -- "'$CHURN' fill $P2 2000 6000")
+opened=$(sed -n 's/^filled \([0-9]*\) .*/\1/p' <<<"$fill" | head -n 1)
+full_size=$(run vm1 "cat $PARAMS/channel_size")
+data=$(free_space vm1)
+data=$(cut -d' ' -f2 <<<"$data")
+fits=$((data / (2 * full_size)))
+if [ "${opened:-0}" -gt "$fits" ]; then
+	ok "exhaustion: $opened connections, more than the $fits that fit at full size"
+else
+	not_ok "exhaustion: more connections than fit at full size" "$fill"
+fi
+expect_match "exhaustion: then connect fails with ENOBUFS" "errno=ENOBUFS" "$fill"
+expect "exhaustion: every open connection still echoes; after idle channels shrank a new one fits" \
+	"echo ok $opened
+after wait: connect=0
+echo ok $((opened + 1))" "$(tail -n 3 <<<"$fill")"
+
+# The control lock: vm3 dies holding it.
+kill -9 "$(cat "$IVSHMEM_LAB_DIR/vm3/qemu.pid")"
+python3 - "$IVSHMEM_LAB_DIR/shm" "$P3" <<'EOF'
+import struct, sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(48)       # header.control_lock: (sequence << 16) | (holder + 1)
+    f.write(struct.pack("<Q", (12345 << 16) | (int(sys.argv[2]) + 1)))
+EOF
+steals0=$(($(stat vm1 lock_steals) + $(stat vm2 lock_steals)))
+expect "lock: with vm3 dead holding the control lock, vm1 still connects to vm2" \
+	"ok bytes=1048576" "$("$LAB" exec vm1 --timeout 120 -- "'$STREAM' $P2 1")"
+expect "lock: the lock was taken over once, after the lease" 1 \
+	$(($(stat vm1 lock_steals) + $(stat vm2 lock_steals) - steals0))
+expect "lock: the table is intact: 100 more connect/close cycles" \
+	"ok cycles=100" "$("$LAB" exec vm2 --timeout 120 -- "'$CHURN' cycles $(peer_id vm1) 100")"
+for vm in vm1 vm2; do unload $vm; done
+expect_match "lock: every channel freed, the header agrees (host view)" "active=0" \
+	"$(region_empty "$IVSHMEM_LAB_DIR/shm")"
+finish
