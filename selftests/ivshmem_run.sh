@@ -14,6 +14,7 @@
 #   - destinations off the fabric stay on TCP: loopback, a server not run
 #     under ivshmem-run, and (with -n, no kernel lookup) a preloaded server,
 #     which also accepts TCP;
+#   - the hosts file maps an unpublished IPv4 address and an IPv6 one;
 #   - a Python client and server see AF_INET addresses and TCP options.
 # Prints TAP; exits non-zero on failure.
 set -uo pipefail
@@ -158,6 +159,26 @@ c = socket.create_connection((\"127.0.0.1\", port))
 c.sendall(b\"lo\")
 print(c.recv(10).decode(), c.getpeername()[0])'")
 expect "ivshmem-run: loopback stays on TCP" "lo 127.0.0.1" "$got"
+
+# The hosts file: an IPv4 address nobody publishes, an IPv6 address.
+run vm1 "printf '# ivshmem-run test\n10.99.5.5 $P2 0\nfd00::2 $P2  # IPv6\n' \
+	>/tmp/ivshmem-hosts" >/dev/null
+bg vm2 hosts4 "exec $RUN -v socat -u TCP-LISTEN:7003,reuseaddr OPEN:/tmp/recv-h4,creat,trunc"
+got=$(run vm1 "'$RUN' -f /tmp/ivshmem-hosts socat -u OPEN:/tmp/send TCP4:10.99.5.5:7003
+	echo rc=\$?")
+expect "ivshmem-run: -f HOSTS maps 10.99.5.5 to vm2's peer id (tracepoint)" "rc=0 1" \
+	"$got $(connects vm1 7003)"
+expect "ivshmem-run: the file arrived whole (sha256)" "$want" \
+	"$(run vm2 "for i in \$(seq 50); do pgrep -x socat >/dev/null || break
+		sleep 0.1; done; sha256sum </tmp/recv-h4")"
+bg vm2 hosts6 "exec $RUN -v socat -u TCP-LISTEN:7004,reuseaddr OPEN:/tmp/recv-h6,creat,trunc"
+got=$(run vm1 "IVSHMEM_HOSTS=/tmp/ivshmem-hosts '$RUN' socat -u OPEN:/tmp/send \
+	'TCP6:[fd00::2]:7004'; echo rc=\$?")
+expect "ivshmem-run: IVSHMEM_HOSTS maps IPv6 fd00::2 to vm2's peer id (tracepoint)" "rc=0 1" \
+	"$got $(connects vm1 7004)"
+expect "ivshmem-run: the file arrived whole (sha256)" "$want" \
+	"$(run vm2 "for i in \$(seq 50); do pgrep -x socat >/dev/null || break
+		sleep 0.1; done; sha256sum </tmp/recv-h6")"
 
 # The TCP persona.
 bg vm2 persona "exec $RUN python3 -u $CHECK server 7100"
