@@ -493,6 +493,15 @@ static int ivs_connect(int s, const struct sockaddr_ivshmem *addr)
 	return err;
 }
 
+/* Plain TCP from now on: the socket is no longer ours to move. */
+static int tcp_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	pthread_mutex_lock(&lock);
+	forget(fd);
+	pthread_mutex_unlock(&lock);
+	return REAL(connect)(fd, sa, len);
+}
+
 int connect(int fd, const struct sockaddr *sa, socklen_t len)
 {
 	struct sockaddr_ivshmem addr = { 0 };
@@ -522,14 +531,14 @@ int connect(int fd, const struct sockaddr *sa, socklen_t len)
 	put();
 	if (resolve(sa, len, &peer, &region)) {
 		logf_("connect to %s: not on the fabric, TCP", fmt_addr(sa, buf, sizeof(buf)));
-		return REAL(connect)(fd, sa, len);
+		return tcp_connect(fd, sa, len);
 	}
 	memset(&remote, 0, sizeof(remote));
 	memcpy(&remote, sa, len);
 
 	s = REAL(socket)(fam, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (s < 0)
-		return REAL(connect)(fd, sa, len);
+		return tcp_connect(fd, sa, len);
 	e = getenv("IVSHMEM_RUN_CONNECT_TIMEOUT_MS");
 	timeout_ms = e && atoll(e) > 0 ? (uint64_t)atoll(e) : 2000;
 	REAL(setsockopt)(s, fam, IVSHMEM_CONNECT_TIMEOUT_MS, &timeout_ms,
@@ -548,7 +557,7 @@ int connect(int fd, const struct sockaddr *sa, socklen_t len)
 		logf_("connect to %s port %u: peer %u region %u: %s; TCP",
 		      fmt_addr(sa, buf, sizeof(buf)), get_port(&remote), peer,
 		      region, strerror(err));
-		return REAL(connect)(fd, sa, len);
+		return tcp_connect(fd, sa, len);
 	}
 
 	/* Our side: the address TCP would have used, the AF_IVSHMEM port. */
