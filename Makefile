@@ -31,6 +31,7 @@ KSRC = $(shell $(TOP)/tools/build/ksrc.sh)
 DEMO := tools/ivshmem-demo/ivshmem-demo
 NC := tools/ivshmem-nc/ivshmem-nc
 IVSS := tools/ivss/ivss
+PRELOAD := tools/ivshmem-run/libivshmem-preload.so
 TESTS := selftests/ivshmem_test selftests/ivshmem_peerd selftests/ivshmem_stream \
 	selftests/ivshmem_pingpong selftests/ivshmem_conformance \
 	selftests/ivshmem_sockets selftests/ivshmem_churn selftests/ivss_test
@@ -51,6 +52,9 @@ BINDIR ?= $(PREFIX)/bin
 SBINDIR ?= $(PREFIX)/sbin
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR ?= $(PREFIX)/share/man
+LIBDIR ?= $(PREFIX)/lib
+# ivshmem-run's preload library.
+PRELOAD_DIR = $(LIBDIR)/af_ivshmem
 INSTALL_MOD_DIR ?= extra
 # Root of /lib/modules for modules_install; empty means the running system.
 MOD_ROOT = $(DESTDIR)$(INSTALL_MOD_PATH)
@@ -77,7 +81,7 @@ deps:
 module: deps
 	$(MAKE) -C "$(KDIR_OF)" M=$(MODDIR) W=1 modules
 
-tools: deps $(DEMO) $(NC) $(IVSS)
+tools: deps $(DEMO) $(NC) $(IVSS) $(PRELOAD)
 	$(MAKE) -C tools/ivshmem-server
 
 tools/%: tools/%.c tools/lib/ivshmem.h include/uapi/linux/af_ivshmem.h
@@ -85,6 +89,10 @@ tools/%: tools/%.c tools/lib/ivshmem.h include/uapi/linux/af_ivshmem.h
 
 $(IVSS): $(IVSS_DEPS)
 	$(CC) $(USER_CFLAGS) $(MNL_CFLAGS) -o $@ $< $(MNL_LIBS)
+
+# LD_PRELOAD library of ivshmem-run: TCP programs over AF_IVSHMEM.
+$(PRELOAD): tools/ivshmem-run/preload.c include/uapi/linux/af_ivshmem.h
+	$(CC) $(USER_CFLAGS) -fPIC -shared -o $@ $< -ldl -lpthread
 
 selftests: deps $(TESTS)
 
@@ -152,6 +160,10 @@ install-tools: tools
 	install -D -m 0755 $(NC) "$(DESTDIR)$(BINDIR)/ivshmem-nc"
 	install -D -m 0755 $(IVSS) "$(DESTDIR)$(BINDIR)/ivss"
 	install -D -m 0755 $(DEMO) "$(DESTDIR)$(BINDIR)/ivshmem-demo"
+	install -D -m 0644 $(PRELOAD) "$(DESTDIR)$(PRELOAD_DIR)/libivshmem-preload.so"
+	sed 's|@LIBDIR@|$(PRELOAD_DIR)|' tools/ivshmem-run/ivshmem-run \
+		> "$(DESTDIR)$(BINDIR)/ivshmem-run"
+	chmod 0755 "$(DESTDIR)$(BINDIR)/ivshmem-run"
 	for h in $(UAPI_HEADERS); do \
 		install -D -m 0644 $$h "$(DESTDIR)$(INCLUDEDIR)/linux/$${h##*/}" \
 			|| exit 1; \
@@ -168,7 +180,8 @@ uninstall:
 	if [ -z "$(MOD_ROOT)" ]; then depmod -a "$(KREL_OF)"; fi
 	rm -f "$(DESTDIR)$(SBINDIR)/ivshmem-server" \
 		"$(DESTDIR)$(BINDIR)/ivshmem-nc" "$(DESTDIR)$(BINDIR)/ivshmem-demo" \
-		"$(DESTDIR)$(BINDIR)/ivss" \
+		"$(DESTDIR)$(BINDIR)/ivss" "$(DESTDIR)$(BINDIR)/ivshmem-run" \
+		"$(DESTDIR)$(PRELOAD_DIR)/libivshmem-preload.so" \
 		"$(DESTDIR)$(INCLUDEDIR)/linux/af_ivshmem.h" \
 		"$(DESTDIR)$(INCLUDEDIR)/linux/ivshmem_diag.h" \
 		"$(DESTDIR)$(INCLUDEDIR)/ivshmem.h"
@@ -211,4 +224,4 @@ dkms-remove:
 clean:
 	-$(MAKE) -C "$(KDIR_OF)" M=$(MODDIR) clean
 	$(MAKE) -C tools/ivshmem-server clean
-	rm -f $(DEMO) $(NC) $(IVSS) $(TESTS)
+	rm -f $(DEMO) $(NC) $(IVSS) $(PRELOAD) $(TESTS)

@@ -34,10 +34,12 @@ expected="lib/modules/$KREL/extra/af_ivshmem.ko
 lib/modules/$KREL/extra/af_ivshmem_diag.ko
 usr/local/bin/ivshmem-demo
 usr/local/bin/ivshmem-nc
+usr/local/bin/ivshmem-run
 usr/local/bin/ivss
 usr/local/include/ivshmem.h
 usr/local/include/linux/af_ivshmem.h
 usr/local/include/linux/ivshmem_diag.h
+usr/local/lib/af_ivshmem/libivshmem-preload.so
 usr/local/sbin/ivshmem-server"
 for m in "$TOP"/man/*.[1-8]; do
 	expected+=$'\n'"usr/local/share/man/man${m##*.}/${m##*/}"

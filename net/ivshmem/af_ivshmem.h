@@ -341,6 +341,12 @@ void ivshm_rebalance(struct ivshm_dev *dev);
 int ivshm_sock_init(void);
 void ivshm_sock_exit(void);
 
+/* Published IPv4 addresses (addr.c). */
+int ivshm_addr_init(void);
+void ivshm_addr_exit(void);
+void ivshm_addr_changed(void);
+int ivshm_addr_ioctl(unsigned int cmd, void __user *arg);
+
 /* The fabric view, generic netlink family "ivshmem" (fabric.c). */
 int ivshm_fabric_init(void);
 void ivshm_fabric_exit(void);

@@ -91,7 +91,11 @@ enum ivshm_peer_state {
  *	request or a datagram channel: receivers scan the channel table
  *	for new requests only when some peer's @request_seq moved (and
  *	once a second, whatever it says)
- * @reserved: zero
+ * @ipv4_count: number of valid entries in @ipv4 (0 to %IVSHM_SLOT_IPV4);
+ *	readers clamp it
+ * @ipv4: the owner's IPv4 addresses (network byte order), so that a TCP
+ *	destination can be mapped to a peer id (tools/ivshmem-run).  An
+ *	advisory hint: the owner rewrites it when its addresses change
  */
 struct ivshm_peer_slot {
 	__le32 state;
@@ -99,8 +103,11 @@ struct ivshm_peer_slot {
 	__le64 epoch;
 	__le64 heartbeat;
 	__le32 request_seq;
-	__u8 reserved[36];
+	__le32 ipv4_count;
+	__be32 ipv4[8];
 };
+
+#define IVSHM_SLOT_IPV4	8	/* entries in ivshm_peer_slot.ipv4 */
 
 /* channel.alloc_state */
 enum ivshm_alloc_state {
@@ -232,6 +239,9 @@ static inline void ivshm_abi_size_checks(void)
 	BUILD_BUG_ON(sizeof(struct ivshm_region_header) != 72);
 	BUILD_BUG_ON(offsetof(struct ivshm_region_header, control_lock) != 48);
 	BUILD_BUG_ON(sizeof(struct ivshm_peer_slot) != 64);
+	BUILD_BUG_ON(offsetof(struct ivshm_peer_slot, ipv4) != 32);
+	BUILD_BUG_ON(sizeof(((struct ivshm_peer_slot *)0)->ipv4) !=
+		     IVSHM_SLOT_IPV4 * sizeof(__be32));
 	BUILD_BUG_ON(sizeof(struct ivshm_channel) != 128);
 	BUILD_BUG_ON(offsetof(struct ivshm_channel, tail) != 64);
 	BUILD_BUG_ON(IVSHM_MAX_PEERS * sizeof(struct ivshm_peer_slot) >

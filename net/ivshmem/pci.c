@@ -301,6 +301,7 @@ static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	if (ivshm_rebalance_interval_ms)
 		queue_delayed_work(ivshm_wq, &dev->rebalance_work,
 				   msecs_to_jiffies(ivshm_rebalance_interval_ms));
+	ivshm_addr_changed();
 	dev_info(&pdev->dev,
 		 "region %u: %llu MiB, peer id %u, %s mode\n", index,
 		 dev->shm_size >> 20, dev->self,
@@ -453,15 +454,20 @@ static int __init ivshm_init(void)
 	err = ivshm_sock_init();
 	if (err)
 		goto fail_wq;
-	err = pci_register_driver(&ivshm_pci_driver);
+	err = ivshm_addr_init();
 	if (err)
 		goto fail_sock;
+	err = pci_register_driver(&ivshm_pci_driver);
+	if (err)
+		goto fail_addr;
 	err = ivshm_fabric_init();
 	if (err)
 		goto fail_pci;
 	return 0;
 fail_pci:
 	pci_unregister_driver(&ivshm_pci_driver);
+fail_addr:
+	ivshm_addr_exit();
 fail_sock:
 	ivshm_sock_exit();
 fail_wq:
@@ -473,6 +479,7 @@ static void __exit ivshm_exit(void)
 {
 	ivshm_fabric_exit();
 	pci_unregister_driver(&ivshm_pci_driver);
+	ivshm_addr_exit();
 	ivshm_sock_exit();
 	destroy_workqueue(ivshm_wq);
 }

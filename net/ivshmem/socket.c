@@ -2499,6 +2499,9 @@ static int ivshm_ioctl(struct socket *sock, unsigned int cmd,
 	case IOCTL_IVSHMEM_GET_LOCAL_PEER:
 		err = ivshm_local_peer(vsk, &peer);
 		return err ? err : put_user(peer, (u32 __user *)arg);
+	case IOCTL_IVSHMEM_RESOLVE_IPV4:
+	case IOCTL_IVSHMEM_PEER_IPV4:
+		return ivshm_addr_ioctl(cmd, (void __user *)arg);
 	case SIOCINQ:
 	case SIOCOUTQ:
 		if (sk->sk_type == SOCK_DGRAM) {

@@ -114,4 +114,38 @@ struct ivshmem_peer_info {
  */
 #define IOCTL_IVSHMEM_GET_LOCAL_PEER	_IOR('v', 0xe0, __u32)
 
+/**
+ * struct ivshmem_ipv4_map - an IPv4 address and the peer that publishes it
+ * @addr: IPv4 address, network byte order
+ * @peer: peer id on @region
+ * @region: region index
+ * @reserved: zero
+ *
+ * Every guest publishes the IPv4 addresses of its interfaces (the first
+ * eight, loopback excepted) in its peer slot, so that a TCP destination
+ * can be mapped to a peer (tools/ivshmem-run does).
+ */
+struct ivshmem_ipv4_map {
+	__be32 addr;
+	__u32 peer;
+	__u16 region;
+	__u16 reserved;
+};
+
+/*
+ * ioctl on any AF_IVSHMEM socket: which live peer publishes @addr?  Fills
+ * in @peer and @region (regions in index order; this guest itself counts,
+ * since AF_IVSHMEM connects to its own peer id too).  ENOENT when no peer
+ * publishes it, EINVAL when @reserved is not zero.
+ */
+#define IOCTL_IVSHMEM_RESOLVE_IPV4	_IOWR('v', 0xe1, struct ivshmem_ipv4_map)
+
+/*
+ * ioctl on any AF_IVSHMEM socket: the first IPv4 address that live peer
+ * @peer publishes on region @region (IVSHMEM_REGION_ANY: the first region)
+ * into @addr.  ENOENT when it publishes none, ENODEV without that region,
+ * EINVAL for a peer id out of range or @reserved not zero.
+ */
+#define IOCTL_IVSHMEM_PEER_IPV4		_IOWR('v', 0xe2, struct ivshmem_ipv4_map)
+
 #endif /* _UAPI_LINUX_AF_IVSHMEM_H */
