@@ -13,7 +13,10 @@
 # in doorbell mode (plus interrupts, the demo and module unload); the
 # socket suite again in polling (ivshmem-plain) mode; peer liveness
 # (selftests/liveness.sh); three guests on two regions with hot-unplug
-# (selftests/regions.sh); diagnostics: ivss, sock_diag, the fabric view
+# (selftests/regions.sh); channel allocation, live resizing, exhaustion
+# and a dead lock holder (selftests/rebalance.sh); iperf3, sockperf and
+# socat under ivshmem-run (selftests/ivshmem_run.sh); diagnostics: ivss,
+# sock_diag, the fabric view
 # and tracepoints (selftests/diag.sh); make install and DKMS
 # (selftests/dkms.sh); the
 # make run demo.
@@ -246,6 +249,14 @@ tap_run "liveness" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-liveness" \
 echo "# guests: two regions (trust groups) and hot-unplug"
 tap_run "regions" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-regions" \
 	"$TOP/selftests/regions.sh"
+
+echo "# guests: channel allocation, live resizing, exhaustion, the control lock"
+tap_run "rebalance" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-rebalance" \
+	"$TOP/selftests/rebalance.sh"
+
+echo "# guests: unmodified TCP programs under ivshmem-run (iperf3, sockperf, socat)"
+tap_run "ivshmem-run" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-run" \
+	"$TOP/selftests/ivshmem_run.sh"
 
 echo "# guests: diagnostics (ivss, sock_diag, fabric view, tracepoints)"
 tap_run "diag" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-diag" "$TOP/selftests/diag.sh"
