@@ -6,7 +6,7 @@
 #   make run      boot two guests and show a message and a bulk transfer
 #   make check    build, lint and run every test (host and guests)
 #   make ivss-test  the ivss parser and printer, offline (TAP)
-#   make bench    latency benchmark: AF_IVSHMEM modes beside TCP
+#   make bench    benchmarks: latency beside TCP, rebalancing
 #   make install  the modules (modules_install), tools, headers, man pages
 #   make dkms-install / dkms-remove   register the modules with DKMS
 #   make deb      a Debian package: tools, and the modules through DKMS
@@ -140,9 +140,11 @@ check: all
 run: all
 	@$(TOP)/tools/vm/demo.sh
 
-# Benchmarks (not tests): ping-pong latency in every mode beside TCP.
+# Benchmarks (not tests): ping-pong latency in every mode beside TCP;
+# rebalancing (one busy stream next to idle ones, fairness).
 bench: all
 	@$(TOP)/tools/bench/latency.sh
+	@$(TOP)/tools/bench/rebalance.sh
 
 # The kernel's modules_install signs the module if the kernel's config asks
 # for it and carries on, with an SSL error, when its key is absent (as with

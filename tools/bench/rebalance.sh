@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Rebalancing benchmark (not a test), two guests on the lab's 64 MiB
+# region, in one run:
+#   1. one busy stream (ivshmem-demo, MIB MiB from vm1 to vm2) next to 15
+#      idle connections, with the rebalancer on (rebalance_interval_ms=10,
+#      idle_shrink_ms=500): how long until the busy channel holds half of
+#      the data area, how large it gets, and the stream's throughput;
+#   2. the same stream with a fixed equal split: every channel
+#      data area / 32 (16 connections, two channels each), rebalancing
+#      off;
+#   3. fairness: 8 bulk streams each way at once (ivshmem_stream): the
+#      sizes of vm1's 8 busy channels after 5 s against their mean.
+# Prints a Markdown table.  MIB sets the stream size.
+set -euo pipefail
+
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+LAB=$TOP/tools/vm/lab
+MODULE=$TOP/net/ivshmem/af_ivshmem.ko
+DEMO=$TOP/tools/ivshmem-demo/ivshmem-demo
+CHURN=$TOP/selftests/ivshmem_churn
+STREAM=$TOP/selftests/ivshmem_stream
+IVSS=$TOP/tools/ivss/ivss
+MIB=${MIB:-512}
+export IVSHMEM_LAB_DIR=${IVSHMEM_LAB_DIR:-/tmp/af_ivshmem-bench-rebalance}
+
+ex() {	# ex VM CMD
+	"$LAB" exec "$1" --timeout 1800 -- "$2"
+}
+load() {	# load PARAMS: (re)load the module and the test peer in both guests
+	local vm
+	for vm in vm1 vm2; do
+		ex $vm "pkill -f ivshmem_peerd; pkill -f ivshmem_churn; sleep 0.3
+			rmmod af_ivshmem 2>/dev/null; insmod '$MODULE' $1 &&
+			setsid '$TOP/selftests/ivshmem_peerd' >/tmp/peerd.log 2>&1 &
+			sleep 1; grep -q ready /tmp/peerd.log" >/dev/null
+	done
+}
+self() {	# self VM: its peer id
+	ex "$1" "'$IVSS' fabric -j" |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["regions"][0]["self"])'
+}
+
+# busy_stream: 15 idle connections, then the stream while vm1 samples the
+# fabric; prints "SECONDS_TO_HALF MAX_BYTES DATA_BYTES MBIT_S"
+busy_stream() {
+	local p2=$1 out
+	ex vm1 "setsid '$CHURN' fill $p2 15 600000 >/tmp/idle.out 2>&1 &
+		sleep 2" >/dev/null
+	ex vm2 "setsid '$DEMO' server 4000 >/tmp/demo.log 2>&1 & sleep 0.5" >/dev/null
+	out=$(ex vm1 "rm -f /tmp/samples; (while :; do echo \"t \$(date +%s%N)\"
+			'$IVSS' fabric -j channels | tr -d '\\n'; echo
+		done >/tmp/samples 2>&1) &
+		sampler=\$!; sleep 0.2; echo \"start \$(date +%s%N)\" >/tmp/start
+		'$DEMO' client $p2 4000 $MIB; kill \$sampler
+		cat /tmp/start")
+	ex vm1 "cat /tmp/samples; pkill -f ivshmem_churn" | python3 -c '
+import json, re, sys
+start = int(re.search(r"start (\d+)", sys.argv[1]).group(1))
+mbit = re.search(r"([0-9.]+) Mbit/s", sys.argv[1]).group(1)
+t = None; half = None; best = 0; data = 0
+for line in sys.stdin:
+    if line.startswith("t "):
+        t = int(line[2:]); continue
+    try:
+        r = json.loads(line)["regions"][0]
+    except ValueError:
+        continue
+    data = r["data_bytes"]
+    sizes = [c["size"] for c in r.get("channels", [])
+             if c["sender"] == r["self"] and c["dst_port"] == 4000]
+    size = max(sizes or [0])
+    best = max(best, size)
+    if half is None and size * 2 >= data and t >= start:
+        half = (t - start) / 1e9
+print("%s %d %d %s" % ("never" if half is None else "%.2f" % half, best, data, mbit))
+' "$out"
+}
+
+"$LAB" start --force -n 2 --mode doorbell >/dev/null
+load "rebalance_interval_ms=10 idle_shrink_ms=500"
+P2=$(self vm2)
+read -r half best data rate <<<"$(busy_stream "$P2")"
+split=$(( (data / 32) / 4096 * 4096 ))
+load "channel_size=$split rebalance_interval_ms=0 rebalance_doorbells=0"
+read -r _ fixed_best _ fixed_rate <<<"$(busy_stream "$P2")"
+
+load "rebalance_interval_ms=10 idle_shrink_ms=500"
+fair=$(ex vm1 "for i in 1 2 3 4 5 6 7 8; do setsid '$STREAM' $P2 1024 >/dev/null 2>&1 & done
+	sleep 5; '$IVSS' fabric -j channels; pkill -f ivshmem_stream" | python3 -c '
+import json, sys
+r = json.load(sys.stdin)["regions"][0]
+s = sorted(c["size"] for c in r["channels"]
+           if c["sender"] == r["self"] and c["dst_port"] == 5001)
+mean = sum(s) / len(s)
+print("%d %d %d %d %.0f" % (len(s), s[0], s[-1], mean,
+      100 * max(mean - s[0], s[-1] - mean) / mean))')
+read -r nfair fmin fmax fmean fdev <<<"$fair"
+"$LAB" stop >/dev/null 2>&1 || true
+
+mib() { awk -v b="$1" 'BEGIN { printf "%.1f MiB", b / 1048576 }'; }
+echo "| one busy stream next to 15 idle connections | rebalancing | fixed equal split |"
+echo "| --- | --- | --- |"
+echo "| busy channel reaches half the data area ($(mib "$data")) after | $half s | never (fixed) |"
+echo "| largest size of the busy channel | $(mib "$best") | $(mib "$fixed_best") |"
+echo "| throughput, $MIB MiB | $rate Mbit/s | $fixed_rate Mbit/s |"
+echo
+echo "| fairness: 8 streams each way | value |"
+echo "| --- | --- |"
+echo "| vm1's busy channels | $nfair |"
+echo "| smallest / mean / largest | $(mib "$fmin") / $(mib "$fmean") / $(mib "$fmax") |"
+echo "| largest deviation from the mean | $fdev % |"
