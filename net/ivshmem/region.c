@@ -468,6 +468,37 @@ void ivshm_post_request(struct ivshm_dev *dev)
 		   atomic_inc_return(&dev->request_seq));
 }
 
+/* Under the control lock: the first free entry after the one used last,
+ * zeroed, with a new generation, us as the sender and the ring @offset,
+ * @size; the caller adds its fields, then marks it allocated.  Returns the
+ * entry's index, or -ENOBUFS when the table is full.
+ */
+static int ivshm_claim_entry(struct ivshm_dev *dev, u32 offset, u32 size,
+			     u32 *generation)
+{
+	struct ivshm_channel *ch;
+	u32 i, idx, gen;
+
+	for (i = 0; i < IVSHM_MAX_CHANNELS; i++) {
+		idx = (dev->alloc_hint + i) % IVSHM_MAX_CHANNELS;
+		ch = ivshm_chan(dev, idx);
+		if (ivshm_rd32(&ch->alloc_state) != IVSHM_CHAN_FREE)
+			continue;
+		dev->alloc_hint = (idx + 1) % IVSHM_MAX_CHANNELS;
+		gen = ivshm_rd32(&ch->generation) + 1;
+		if (!gen)
+			gen = 1;
+		memset(ch, 0, sizeof(*ch));
+		ivshm_wr32(&ch->generation, gen);
+		ivshm_wr16(&ch->sender_vm, dev->self);
+		ivshm_wr32(&ch->buff_offset, offset);
+		ivshm_wr32(&ch->buff_size, size);
+		*generation = gen;
+		return idx;
+	}
+	return -ENOBUFS;
+}
+
 /**
  * ivshm_chan_alloc() - allocate a channel entry and its ring
  * @dev: the device
@@ -482,41 +513,28 @@ void ivshm_post_request(struct ivshm_dev *dev)
  */
 int ivshm_chan_alloc(struct ivshm_dev *dev, u32 size, struct ivshm_ring *ring)
 {
-	struct ivshm_channel *ch = NULL;
 	unsigned int n;
-	u32 i, idx, offset, gen;
+	u32 offset, gen;
 	u64 token;
-	int err;
+	int err, idx;
 
 	mutex_lock(&dev->alloc_mutex);
 	err = ivshm_control_lock(dev, &token);
 	if (err)
 		goto out;
 
-	for (i = 0; i < IVSHM_MAX_CHANNELS; i++) {
-		idx = (dev->alloc_hint + i) % IVSHM_MAX_CHANNELS;
-		if (ivshm_rd32(&ivshm_chan(dev, idx)->alloc_state) == IVSHM_CHAN_FREE) {
-			ch = ivshm_chan(dev, idx);
-			break;
-		}
-	}
 	n = ivshm_collect_extents(dev);
-	if (!ch || !ivshm_find_gap(dev, n, size, &offset)) {
+	if (!ivshm_find_gap(dev, n, size, &offset)) {
 		err = -ENOBUFS;
 		goto unlock;
 	}
-	dev->alloc_hint = (idx + 1) % IVSHM_MAX_CHANNELS;
-
-	gen = ivshm_rd32(&ch->generation) + 1;
-	if (!gen)
-		gen = 1;
-	memset(ch, 0, sizeof(*ch));
-	ivshm_wr32(&ch->generation, gen);
-	ivshm_wr16(&ch->sender_vm, dev->self);
-	ivshm_wr32(&ch->buff_offset, offset);
-	ivshm_wr32(&ch->buff_size, size);
+	idx = ivshm_claim_entry(dev, offset, size, &gen);
+	if (idx < 0) {
+		err = idx;
+		goto unlock;
+	}
 	smp_wmb();	/* entry fields before alloc_state */
-	ivshm_wr32(&ch->alloc_state, IVSHM_CHAN_ALLOCATED);
+	ivshm_wr32(&ivshm_chan(dev, idx)->alloc_state, IVSHM_CHAN_ALLOCATED);
 
 	dev->extents[n++] = (u64)offset << 32 | size;
 	ivshm_publish_usage(dev, n);
@@ -599,11 +617,11 @@ int ivshm_chan_reserve(struct ivshm_dev *dev, const struct ivshm_ring *ring,
 		       u32 receiver, u32 size, u32 reserve,
 		       struct ivshm_resize *rs)
 {
-	struct ivshm_channel *ch = NULL;
-	u32 i, idx = 0, offset, gen, start, len;
+	struct ivshm_channel *ch;
+	u32 offset, gen, start, len;
 	unsigned int n;
 	u64 token, used;
-	int err;
+	int err, idx;
 
 	rs->size = 0;
 	rs->index = IVSHM_NO_RESERVATION;
@@ -640,28 +658,13 @@ int ivshm_chan_reserve(struct ivshm_dev *dev, const struct ivshm_ring *ring,
 		err = -ENOBUFS;
 		goto unlock;
 	}
-	for (i = 0; i < IVSHM_MAX_CHANNELS; i++) {
-		idx = (dev->alloc_hint + i) % IVSHM_MAX_CHANNELS;
-		if (ivshm_rd32(&ivshm_chan(dev, idx)->alloc_state) ==
-		    IVSHM_CHAN_FREE) {
-			ch = ivshm_chan(dev, idx);
-			break;
-		}
-	}
-	if (!ch) {
-		err = -ENOBUFS;
+	idx = ivshm_claim_entry(dev, start, len, &gen);
+	if (idx < 0) {
+		err = idx;
 		goto unlock;
 	}
-	dev->alloc_hint = (idx + 1) % IVSHM_MAX_CHANNELS;
-	gen = ivshm_rd32(&ch->generation) + 1;
-	if (!gen)
-		gen = 1;
-	memset(ch, 0, sizeof(*ch));
-	ivshm_wr32(&ch->generation, gen);
-	ivshm_wr16(&ch->sender_vm, dev->self);
+	ch = ivshm_chan(dev, idx);
 	ivshm_wr16(&ch->receiver_vm, receiver);
-	ivshm_wr32(&ch->buff_offset, start);
-	ivshm_wr32(&ch->buff_size, len);
 	ivshm_wr32(&ch->peer_channel, ring->index);
 	ivshm_wr32(&ch->peer_generation, ring->generation);
 	smp_wmb();	/* entry fields before alloc_state */
