@@ -199,6 +199,10 @@ run vm1 "pkill -f ivshmem_sockets" >/dev/null
 expect_match "diag: vm1: ivshmem_close fired for the stream connection" \
 	"ivshmem_close: region=0 stream local=$P1:$BASE remote=$P2:$C1" \
 	"$(run vm1 "sleep 0.5; grep ' ivshmem_close:' $TRACEFS/trace")"
+# vm2 closed first (EOF); vm1 then closes two connections with data
+# unread (1000 stream bytes, the seqpacket message): two resets sent.
+expect "diag: fabric: vm1 counted two resets sent, none received" "2 0" \
+	"$(fabric vm1 'print(r["stats"]["resets_sent"], r["stats"]["resets_received"])')"
 for i in $(seq 20); do
 	got=$(fabric vm1 'print(len(r["channels"]), r["free_bytes"] == r["data_bytes"])')
 	[ "$got" = "0 True" ] && break
