@@ -32,6 +32,7 @@ DEMO := tools/ivshmem-demo/ivshmem-demo
 NC := tools/ivshmem-nc/ivshmem-nc
 IVSS := tools/ivss/ivss
 PRELOAD := tools/ivshmem-run/libivshmem-preload.so
+PERF := tools/ivshmem-perf/ivshmem-perf
 TESTS := selftests/ivshmem_test selftests/ivshmem_peerd selftests/ivshmem_stream \
 	selftests/ivshmem_pingpong selftests/ivshmem_conformance \
 	selftests/ivshmem_sockets selftests/ivshmem_churn selftests/ivss_test
@@ -81,7 +82,7 @@ deps:
 module: deps
 	$(MAKE) -C "$(KDIR_OF)" M=$(MODDIR) W=1 modules
 
-tools: deps $(DEMO) $(NC) $(IVSS) $(PRELOAD)
+tools: deps $(DEMO) $(NC) $(IVSS) $(PRELOAD) $(PERF)
 	$(MAKE) -C tools/ivshmem-server
 
 tools/%: tools/%.c tools/lib/ivshmem.h include/uapi/linux/af_ivshmem.h
@@ -93,6 +94,11 @@ $(IVSS): $(IVSS_DEPS)
 # LD_PRELOAD library of ivshmem-run: TCP programs over AF_IVSHMEM.
 $(PRELOAD): tools/ivshmem-run/preload.c include/uapi/linux/af_ivshmem.h
 	$(CC) $(USER_CFLAGS) -fPIC -shared -o $@ $< -ldl -lpthread
+
+# The benchmark: threads for parallel streams and the server.
+$(PERF): tools/ivshmem-perf/ivshmem-perf.c tools/lib/ivshmem.h \
+		include/uapi/linux/af_ivshmem.h
+	$(CC) $(USER_CFLAGS) -o $@ $< -lpthread
 
 selftests: deps $(TESTS)
 
@@ -162,6 +168,7 @@ install-tools: tools
 	install -D -m 0755 $(NC) "$(DESTDIR)$(BINDIR)/ivshmem-nc"
 	install -D -m 0755 $(IVSS) "$(DESTDIR)$(BINDIR)/ivss"
 	install -D -m 0755 $(DEMO) "$(DESTDIR)$(BINDIR)/ivshmem-demo"
+	install -D -m 0755 $(PERF) "$(DESTDIR)$(BINDIR)/ivshmem-perf"
 	install -D -m 0644 $(PRELOAD) "$(DESTDIR)$(PRELOAD_DIR)/libivshmem-preload.so"
 	sed 's|@LIBDIR@|$(PRELOAD_DIR)|' tools/ivshmem-run/ivshmem-run \
 		> "$(DESTDIR)$(BINDIR)/ivshmem-run"
@@ -183,6 +190,7 @@ uninstall:
 	rm -f "$(DESTDIR)$(SBINDIR)/ivshmem-server" \
 		"$(DESTDIR)$(BINDIR)/ivshmem-nc" "$(DESTDIR)$(BINDIR)/ivshmem-demo" \
 		"$(DESTDIR)$(BINDIR)/ivss" "$(DESTDIR)$(BINDIR)/ivshmem-run" \
+		"$(DESTDIR)$(BINDIR)/ivshmem-perf" \
 		"$(DESTDIR)$(PRELOAD_DIR)/libivshmem-preload.so" \
 		"$(DESTDIR)$(INCLUDEDIR)/linux/af_ivshmem.h" \
 		"$(DESTDIR)$(INCLUDEDIR)/linux/ivshmem_diag.h" \
@@ -226,4 +234,4 @@ dkms-remove:
 clean:
 	-$(MAKE) -C "$(KDIR_OF)" M=$(MODDIR) clean
 	$(MAKE) -C tools/ivshmem-server clean
-	rm -f $(DEMO) $(NC) $(IVSS) $(PRELOAD) $(TESTS)
+	rm -f $(DEMO) $(NC) $(IVSS) $(PRELOAD) $(PERF) $(TESTS)
