@@ -6,7 +6,8 @@
 #   make run      boot two guests and show a message and a bulk transfer
 #   make check    build, lint and run every test (host and guests)
 #   make ivss-test  the ivss parser and printer, offline (TAP)
-#   make bench    benchmarks: latency beside TCP, rebalancing
+#   make bench    the benchmark suite: every transport side by side
+#   make bench-latency / bench-rebalance   the older, single benchmarks
 #   make install  the modules (modules_install), tools, headers, man pages
 #   make dkms-install / dkms-remove   register the modules with DKMS
 #   make deb      a Debian package: tools, and the modules through DKMS
@@ -69,7 +70,8 @@ DKMS_SRC := /usr/src/af_ivshmem-$(VERSION)
 DKMS_MOD := -m af_ivshmem -v $(VERSION)
 DKMS_K = $(if $(DKMS_KERNEL),-k $(DKMS_KERNEL))
 
-.PHONY: all deps module tools selftests check run bench lint sparse deb \
+.PHONY: all deps module tools selftests check run bench bench-latency \
+	bench-rebalance lint sparse deb \
 	install-modules install-tools \
 	checkpatch docs clean install uninstall dkms-source dkms-install \
 	dkms-remove ivss-test
@@ -146,10 +148,18 @@ check: all
 run: all
 	@$(TOP)/tools/vm/demo.sh
 
-# Benchmarks (not tests): ping-pong latency in every mode beside TCP;
-# rebalancing (one busy stream next to idle ones, fairness).
+# Benchmarks (not tests).  bench: ivshmem-perf over AF_IVSHMEM (doorbell,
+# polling), TCP between guests, TCP loopback, AF_UNIX, AF_VSOCK, memcpy and
+# iperf3 under ivshmem-run, side by side (tools/bench/suite.sh; results in
+# bench/).  bench-latency: ping-pong in every mode beside TCP;
+# bench-rebalance: one busy stream next to idle ones, fairness.
 bench: all
+	@$(TOP)/tools/bench/suite.sh
+
+bench-latency: all
 	@$(TOP)/tools/bench/latency.sh
+
+bench-rebalance: all
 	@$(TOP)/tools/bench/rebalance.sh
 
 # The kernel's modules_install signs the module if the kernel's config asks

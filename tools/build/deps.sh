@@ -7,7 +7,7 @@ set -euo pipefail
 pkgs=(gcc make libc6-dev qemu-system-x86 qemu-utils linux-image-amd64
       linux-headers-amd64 linux-source-6.1 busybox-static kmod cpio sparse
       xz-utils perl python3 procps groff-base python3-docutils dkms libmnl-dev
-      pkg-config iperf3 sockperf socat)
+      pkg-config iperf3 sockperf socat gnuplot-nox)
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
