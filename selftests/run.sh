@@ -15,7 +15,9 @@
 # (selftests/liveness.sh); three guests on two regions with hot-unplug
 # (selftests/regions.sh); channel allocation, live resizing, exhaustion
 # and a dead lock holder (selftests/rebalance.sh); iperf3, sockperf and
-# socat under ivshmem-run (selftests/ivshmem_run.sh); diagnostics: ivss,
+# socat under ivshmem-run (selftests/ivshmem_run.sh); ivshmem-perf's
+# counts and JSON (selftests/perf.sh; its report generator offline,
+# selftests/bench_report.sh); diagnostics: ivss,
 # sock_diag, the fabric view
 # and tracepoints (selftests/diag.sh); make install and DKMS
 # (selftests/dkms.sh); the
@@ -113,6 +115,9 @@ tap_run "ivshmem-server" make -s -C tools/ivshmem-server check
 
 echo "# host: ivss parsing and output (no kernel)"
 tap_run "ivss" "$TOP/selftests/ivss_test"
+
+echo "# host: the benchmark report generator (fixed input, no guests)"
+tap_run "bench report" "$TOP/selftests/bench_report.sh"
 
 echo "# host: VM lab self-test"
 tap_run "vm lab" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-selftest" \
@@ -257,6 +262,9 @@ tap_run "rebalance" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-rebalance" \
 echo "# guests: unmodified TCP programs under ivshmem-run (iperf3, sockperf, socat)"
 tap_run "ivshmem-run" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-run" \
 	"$TOP/selftests/ivshmem_run.sh"
+
+echo "# guests: ivshmem-perf over AF_IVSHMEM, TCP and AF_UNIX (exact counts, JSON)"
+tap_run "perf" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-perf" "$TOP/selftests/perf.sh"
 
 echo "# guests: diagnostics (ivss, sock_diag, fabric view, tracepoints)"
 tap_run "diag" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-diag" "$TOP/selftests/diag.sh"
