@@ -34,6 +34,7 @@ expected="lib/modules/$KREL/extra/af_ivshmem.ko
 lib/modules/$KREL/extra/af_ivshmem_diag.ko
 usr/local/bin/ivshmem-demo
 usr/local/bin/ivshmem-nc
+usr/local/bin/ivshmem-perf
 usr/local/bin/ivshmem-run
 usr/local/bin/ivss
 usr/local/include/ivshmem.h

@@ -33,7 +33,7 @@ Description: sockets between virtual machines over QEMU IVSHMEM
  The af_ivshmem kernel module (built by DKMS) adds the AF_IVSHMEM socket
  family: stream, seqpacket and datagram sockets between guests that share
  an IVSHMEM region.  Also: its sock_diag module af_ivshmem_diag, ivss (ss
- for AF_IVSHMEM), ivshmem-server (the host side), ivshmem-nc,
+ for AF_IVSHMEM), ivshmem-server (the host side), ivshmem-nc, ivshmem-perf,
  ivshmem-demo, the uapi headers and the manual pages.
 CONTROL
 cat >"$STAGE/DEBIAN/postinst" <<POSTINST
