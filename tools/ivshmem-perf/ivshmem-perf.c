@@ -41,6 +41,10 @@
 
 #include "../lib/ivshmem.h"
 
+#ifndef __noreturn
+#define __noreturn __attribute__((noreturn))
+#endif
+
 #define PERF_MAGIC	0x69767066u	/* "ivpf" */
 #define DEFAULT_PORT	5100
 #define DEFAULT_UNIX	"/tmp/ivshmem-perf.sock"
@@ -180,9 +184,12 @@ static int family_of(int tr)
 			die("AF_IVSHMEM: %s (is the module loaded?)", strerror(errno));
 		return fam;
 	}
-	case TR_TCP: return AF_INET;
-	case TR_UNIX: return AF_UNIX;
-	default: return AF_VSOCK;
+	case TR_TCP:
+		return AF_INET;
+	case TR_UNIX:
+		return AF_UNIX;
+	default:
+		return AF_VSOCK;
 	}
 }
 
@@ -415,7 +422,7 @@ static void *serve(void *arg)
 	return NULL;
 }
 
-static __attribute__((noreturn)) void run_server(void)
+static void __noreturn run_server(void)
 {
 	int lfd, fd, one = 1;
 	pthread_attr_t attr;
@@ -776,9 +783,21 @@ static uint64_t parse_size(const char *s)
 	double v = strtod(s, &end);
 
 	switch (*end) {
-	case 'k': case 'K': v *= 1024; end++; break;
-	case 'm': case 'M': v *= 1 << 20; end++; break;
-	case 'g': case 'G': v *= 1 << 30; end++; break;
+	case 'k':
+	case 'K':
+		v *= 1024;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		v *= 1 << 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		v *= 1 << 30;
+		end++;
+		break;
 	}
 	if (end == s || *end || v < 0)
 		die("bad size: %s", s);
@@ -866,17 +885,40 @@ int main(int argc, char **argv)
 				die("unknown transport %s", optarg);
 			cf.transport = k;
 			break;
-		case 'l': case 'a': addr = optarg; break;
-		case 'm': tests = optarg; break;
-		case 's': nsizes = parse_list(optarg, sizes, MAX_SIZES); break;
-		case 'S': npp = parse_list(optarg, pp_sizes, MAX_SIZES); break;
-		case 'P': nstreams = parse_list(optarg, streams, MAX_SIZES); break;
-		case 'n': bytes = parse_size(optarg); break;
-		case 't': secs = atof(optarg); break;
-		case 'r': rounds = parse_size(optarg); break;
-		case 'k': conns = parse_size(optarg); break;
-		case 'c': cf.check = true; break;
-		case 'b': cf.busy_poll_us = atoi(optarg); break;
+		case 'l':
+		case 'a':
+			addr = optarg;
+			break;
+		case 'm':
+			tests = optarg;
+			break;
+		case 's':
+			nsizes = parse_list(optarg, sizes, MAX_SIZES);
+			break;
+		case 'S':
+			npp = parse_list(optarg, pp_sizes, MAX_SIZES);
+			break;
+		case 'P':
+			nstreams = parse_list(optarg, streams, MAX_SIZES);
+			break;
+		case 'n':
+			bytes = parse_size(optarg);
+			break;
+		case 't':
+			secs = atof(optarg);
+			break;
+		case 'r':
+			rounds = parse_size(optarg);
+			break;
+		case 'k':
+			conns = parse_size(optarg);
+			break;
+		case 'c':
+			cf.check = true;
+			break;
+		case 'b':
+			cf.busy_poll_us = atoi(optarg);
+			break;
 		case 'E':
 			for (k = 0; k < 3 && strcmp(optarg, sec_names[k]); k++)
 				;
@@ -884,10 +926,17 @@ int main(int argc, char **argv)
 				die("--security: off, prefer or require, not %s", optarg);
 			cf.security = k;
 			break;
-		case 'j': want_json = true; break;
-		case 'L': label = optarg; break;
-		case 'h': usage(0); break;
-		default: usage(1);
+		case 'j':
+			want_json = true;
+			break;
+		case 'L':
+			label = optarg;
+			break;
+		case 'h':
+			usage(0);
+			break;
+		default:
+			usage(1);
 		}
 	}
 	if (optind != argc)
