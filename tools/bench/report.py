@@ -80,11 +80,14 @@ def build(data):
     present = [(k, label) for k, label in CONFIGS if k in cfgs]
     out = []
     m = data.get("machine", {})
-    out.append("Measured %s on %s (%s cores, %s), guests: %s; "
+    load = m.get("load_before")
+    out.append("Measured %s on %s (%s cores, %s%s), guests: %s; "
                "AF_IVSHMEM region %s.  Ratios are against %s.\n" % (
                    data.get("date", "?"), m.get("cpu", "?"), m.get("cores", "?"),
-                   m.get("accel", "?"), m.get("guests", "?"),
-                   m.get("region", "?"), dict(CONFIGS)[BASE]))
+                   m.get("accel", "?"),
+                   ", host load average %s at the start" % load if load else "",
+                   m.get("guests", "?"), m.get("region", "?"),
+                   dict(CONFIGS)[BASE]))
 
     def mbit(cfg, size, streams=1):
         r = one(cfg, "stream", msg_size=size, streams=streams)
@@ -154,9 +157,12 @@ def build(data):
     out.append("| iperf3 under ivshmem-run (AF_IVSHMEM) | %s | %s |" %
                (fmt(run), ratio(run, tcp)))
 
-    # Targets.
-    def best(key):	# one-stream throughput at the largest size
-        return mbit(cfgs.get(key), big)
+    # Targets.  Throughput: the peak over the message sizes, one stream;
+    # the copy bound is the best memcpy rate over the same sizes.
+    def peak(key):
+        vals = [mbit(cfgs.get(key), s) for s in sizes]
+        vals = [v for v in vals if v is not None]
+        return max(vals) if vals else None
 
     def p50(key):
         p = one(cfgs.get(key), "pingpong")
@@ -167,19 +173,19 @@ def build(data):
             return None
         return value <= bound if lower_is_better else value >= bound
 
-    tcp_t, copy_t = best(BASE), best("memcpy")
+    tcp_t, copy_t, iv_t = peak(BASE), peak("memcpy"), peak("ivshmem_doorbell")
     tcp_l = p50(BASE)
     targets = [
-        ("throughput >= 4x TCP between guests (doorbell, %s)" % size_name(big),
-         best("ivshmem_doorbell"), "%s Mbit/s" % fmt(4 * tcp_t if tcp_t else None),
-         check(best("ivshmem_doorbell"), tcp_t and 4 * tcp_t)),
-        ("throughput >= half the in-guest copy bound (doorbell, %s)" % size_name(big),
-         best("ivshmem_doorbell"), "%s Mbit/s" % fmt(copy_t / 2 if copy_t else None),
-         check(best("ivshmem_doorbell"), copy_t and copy_t / 2)),
-        ("one-way latency <= 1/2 TCP's, doorbell",
+        ("throughput >= 4x TCP between guests (doorbell, peak over sizes)",
+         iv_t, "%s Mbit/s" % fmt(4 * tcp_t if tcp_t else None),
+         check(iv_t, tcp_t and 4 * tcp_t)),
+        ("throughput >= half the in-guest copy bound (doorbell, peak over sizes)",
+         iv_t, "%s Mbit/s" % fmt(copy_t / 2 if copy_t else None),
+         check(iv_t, copy_t and copy_t / 2)),
+        ("one-way latency <= 1/2 TCP's, doorbell (p50)",
          p50("ivshmem_doorbell"), "%s us" % fmt(tcp_l / 2 if tcp_l else None, 1),
          check(p50("ivshmem_doorbell"), tcp_l and tcp_l / 2, True)),
-        ("one-way latency <= 1/4 TCP's, polling",
+        ("one-way latency <= 1/4 TCP's, polling (p50)",
          p50("ivshmem_plain_busy"), "%s us" % fmt(tcp_l / 4 if tcp_l else None, 1),
          check(p50("ivshmem_plain_busy"), tcp_l and tcp_l / 4, True)),
         ("iperf3 under ivshmem-run >= 3x iperf3 over TCP",

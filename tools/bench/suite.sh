@@ -37,6 +37,7 @@ DATE=$(date -u +%Y-%m-%dT%H%MZ)
 OUT=${BENCH_OUT:-$TOP/bench/results/$DATE}
 export IVSHMEM_LAB_DIR=${IVSHMEM_LAB_DIR:-/tmp/af_ivshmem-bench-suite}
 IP2=10.99.0.2
+LOAD=$(cut -d' ' -f1-3 /proc/loadavg)	# the host's, before we start
 mkdir -p "$OUT/raw"
 
 ex() {	# ex VM CMD
@@ -143,10 +144,10 @@ perf ivshmem_plain_busy_secure vm1 -T ivshmem -a "$p2:5100" -b "$BUSY" --securit
 python3 - "$OUT" "$SIZES" "$PAR" "$tcp_iperf" "$run_iperf" "$IPERF_SECS" "$DATE" \
 	"$(nproc)" "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" \
 	"$([ -w /dev/kvm ] && echo KVM || echo 'no KVM, QEMU TCG')" \
-	"$SECS" "$ROUNDS" "$CONNS" "$BUSY" <<'EOF'
+	"$SECS" "$ROUNDS" "$CONNS" "$BUSY" "$LOAD" <<'EOF'
 import glob, json, os, sys
 (out, sizes, par, tcp, run, isecs, date, cores, cpu, accel, secs, rounds,
- conns, busy) = sys.argv[1:]
+ conns, busy, load) = sys.argv[1:]
 def size(s):
     m = {"K": 1 << 10, "M": 1 << 20}
     return int(float(s[:-1]) * m[s[-1].upper()]) if s[-1].upper() in m else int(s)
@@ -159,7 +160,7 @@ data = {
     "date": date,
     "machine": {"cpu": cpu, "cores": int(cores), "accel": accel,
                 "guests": "1 vCPU and 512 MiB each",
-                "region": "64 MiB"},
+                "region": "64 MiB", "load_before": load},
     "params": {"sizes": [size(s) for s in sizes.split(",")],
                "parallel": int(par), "seconds": float(secs),
                "rounds": int(rounds), "connections": int(conns),
