@@ -224,6 +224,7 @@ def plot(data, path):
     term = "pngcairo size 960,600" if path.endswith(".png") else \
         "svg size 960,600 dynamic background rgb 'white'"
     lines = ["set terminal %s" % term, "set output '%s'" % path,
+             "set termoption noenhanced",
              "set logscale xy", "set grid",
              "set key outside bottom center horizontal maxcols 2 font ',10'",
              "set xlabel 'message size (bytes)'",
