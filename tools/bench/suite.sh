@@ -117,6 +117,8 @@ trap '"$LAB" stop >/dev/null 2>&1 || true' EXIT
 
 boot doorbell
 p2=$(peer2)
+ACCEL=$("$LAB" status | sed -n 's/.*accel \([a-z]*\).*/\1/p' | head -1)
+[[ $ACCEL == tcg ]] && ACCEL="no KVM, QEMU TCG"
 servers vm2 ivshmem tcp
 ex vm1 "modprobe vsock_loopback" || log "no vsock_loopback module"
 servers vm1 tcp unix vsock
@@ -143,7 +145,7 @@ perf ivshmem_plain_busy_secure vm1 -T ivshmem -a "$p2:5100" -b "$BUSY" --securit
 
 python3 - "$OUT" "$SIZES" "$PAR" "$tcp_iperf" "$run_iperf" "$IPERF_SECS" "$DATE" \
 	"$(nproc)" "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" \
-	"$([ -w /dev/kvm ] && echo KVM || echo 'no KVM, QEMU TCG')" \
+	"$ACCEL" \
 	"$SECS" "$ROUNDS" "$CONNS" "$BUSY" "$LOAD" <<'EOF'
 import glob, json, os, sys
 (out, sizes, par, tcp, run, isecs, date, cores, cpu, accel, secs, rounds,
