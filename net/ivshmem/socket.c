@@ -1328,7 +1328,8 @@ static void ivshm_inherit(struct ivshm_sock *child, struct ivshm_sock *parent)
  * published before the child can be accepted (and so closed).  Runs in
  * the event work; @type is the request's sock_type as the caller read
  * it.  Returns 0, or the refusal the caller must publish: -ECONNREFUSED,
- * or -ENOBUFS when the region has no room for a reply channel.
+ * or -ENOBUFS when the region has no room for a reply channel; or
+ * -ETIMEDOUT when the control lock could not be had (nothing published).
  */
 static int ivshm_answer_request(struct ivshm_dev *dev, u32 index, u32 gen,
 				struct ivshm_channel *req, u32 sender,
@@ -1391,8 +1392,8 @@ static int ivshm_answer_request(struct ivshm_dev *dev, u32 index, u32 gen,
 	/* The rebalancer skips both locked sockets: neither is connected. */
 	alloc = ivshm_alloc_tx(dev, ivshm_tx_channel_size(sk), &child->tx);
 	if (alloc) {
-		if (alloc == -ENOBUFS)
-			err = -ENOBUFS;
+		if (alloc == -ENOBUFS || alloc == -ETIMEDOUT)
+			err = alloc;
 		ivshm_detach_dev(child);
 		goto free_child;
 	}
@@ -1508,6 +1509,15 @@ static bool ivshm_handle_requests(struct ivshm_dev *dev)
 			continue;
 		}
 		err = ivshm_answer_request(dev, i, gen, ch, sender, type);
+		if (err == -ETIMEDOUT) {
+			/* The control lock is held hostage: one timeout per
+			 * run, not one per request.  This request and the
+			 * rest wait for the next scan.
+			 */
+			dev->answered_gen[i] = 0;
+			dev->next_request_scan = jiffies;
+			break;
+		}
 		if (err) {
 			atomic64_inc(&dev->stats.connects_refused);
 			ivshm_publish_answer(dev, ch, sender,
