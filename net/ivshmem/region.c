@@ -433,9 +433,12 @@ static bool ivshm_find_gap(struct ivshm_dev *dev, unsigned int n, u32 size,
  * @ring: our view of the channel; ring->pos is our own head
  *
  * Reads the receiver's tail once and checks it against our own head.
+ * Also checks that the entry is still ours: one freed or reallocated
+ * behind our back (only a hostile guest does that) is not written to.
  *
  * Return: the free bytes, -EPIPE once the receiver has released (or
- * refused) the channel, or -ECONNRESET for an impossible tail (counted).
+ * refused) the channel, or -ECONNRESET for an impossible tail or an
+ * entry that changed (counted).
  */
 s64 ivshm_ring_room(struct ivshm_dev *dev, const struct ivshm_ring *ring)
 {
@@ -443,6 +446,11 @@ s64 ivshm_ring_room(struct ivshm_dev *dev, const struct ivshm_ring *ring)
 	u32 rstate = ivshm_rd32(&ch->receiver_state);
 	u64 used;
 
+	if (ivshm_rd32(&ch->alloc_state) != IVSHM_CHAN_ALLOCATED ||
+	    ivshm_rd32(&ch->generation) != ring->generation) {
+		ivshm_note_bad(dev, "our channel changed", ring->index);
+		return -ECONNRESET;
+	}
 	if (rstate == IVSHM_RECV_RELEASED || rstate == IVSHM_RECV_REFUSED)
 		return -EPIPE;
 	used = READ_ONCE(ring->pos) - ivshm_rd64(&ch->tail);
