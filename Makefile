@@ -31,6 +31,7 @@ KSRC = $(shell $(TOP)/tools/build/ksrc.sh)
 DEMO := tools/ivshmem-demo/ivshmem-demo
 NC := tools/ivshmem-nc/ivshmem-nc
 IVSS := tools/ivss/ivss
+HOSTILE := tools/ivshmem-hostile/ivshmem-hostile
 PRELOAD := tools/ivshmem-run/libivshmem-preload.so
 TESTS := selftests/ivshmem_test selftests/ivshmem_peerd selftests/ivshmem_stream \
 	selftests/ivshmem_pingpong selftests/ivshmem_conformance \
@@ -81,7 +82,7 @@ deps:
 module: deps
 	$(MAKE) -C "$(KDIR_OF)" M=$(MODDIR) W=1 modules
 
-tools: deps $(DEMO) $(NC) $(IVSS) $(PRELOAD)
+tools: deps $(DEMO) $(NC) $(IVSS) $(PRELOAD) $(HOSTILE)
 	$(MAKE) -C tools/ivshmem-server
 
 tools/%: tools/%.c tools/lib/ivshmem.h include/uapi/linux/af_ivshmem.h
@@ -226,4 +227,4 @@ dkms-remove:
 clean:
 	-$(MAKE) -C "$(KDIR_OF)" M=$(MODDIR) clean
 	$(MAKE) -C tools/ivshmem-server clean
-	rm -f $(DEMO) $(NC) $(IVSS) $(PRELOAD) $(TESTS)
+	rm -f $(DEMO) $(NC) $(IVSS) $(PRELOAD) $(HOSTILE) $(TESTS)
