@@ -122,7 +122,8 @@ struct ivshm_peer_watch {
  *	rebalancer last looked (rebalancer only)
  * @stats: counters
  * @storm_end: jiffies at the end of the event work's current time window
- * @storm_ns: time the event work ran in that window (event work only)
+ * @storm_ns: time the event work spent in that window in runs that found
+ *	nothing to do (event work only)
  * @storm: its budget for the window is spent: doorbells and kicks wait for
  *	the run queued at the window's end (pci.c)
  */
