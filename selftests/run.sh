@@ -17,7 +17,8 @@
 # and a dead lock holder (selftests/rebalance.sh); iperf3, sockperf and
 # socat under ivshmem-run (selftests/ivshmem_run.sh); diagnostics: ivss,
 # sock_diag, the fabric view
-# and tracepoints (selftests/diag.sh); make install and DKMS
+# and tracepoints (selftests/diag.sh); a hostile peer scribbling over
+# the region (selftests/hostile.sh); make install and DKMS
 # (selftests/dkms.sh); the
 # make run demo.
 set -uo pipefail
@@ -257,6 +258,10 @@ tap_run "rebalance" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-rebalance" \
 echo "# guests: unmodified TCP programs under ivshmem-run (iperf3, sockperf, socat)"
 tap_run "ivshmem-run" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-run" \
 	"$TOP/selftests/ivshmem_run.sh"
+
+echo "# guests: a hostile peer scribbles over the region and rings doorbells"
+tap_run "hostile" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-hostile" \
+	"$TOP/selftests/hostile.sh"
 
 echo "# guests: diagnostics (ivss, sock_diag, fabric view, tracepoints)"
 tap_run "diag" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-diag" "$TOP/selftests/diag.sh"

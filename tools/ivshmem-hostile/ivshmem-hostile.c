@@ -519,6 +519,7 @@ static void usage(FILE *f)
 "  -s, --seed N          random seed (default 1): runs are reproducible\n"
 "  -t, --time SECONDS    how long to run (default 5)\n"
 "  -n, --count N         at most N scribbles in all (default: no limit)\n"
+"  -w, --wait N          first wait (up to 30 s) until N target entries exist\n"
 "  -i, --interval USEC   pause between scribble rounds (default 2000)\n"
 "      --mode MODE       crafted (default): channel values the module must\n"
 "                        detect, or harmless ones; random: any field, any\n"
@@ -554,6 +555,7 @@ int main(int argc, char **argv)
 		{ "seed", required_argument, NULL, 's' },
 		{ "time", required_argument, NULL, 't' },
 		{ "count", required_argument, NULL, 'n' },
+		{ "wait", required_argument, NULL, 'w' },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "mode", required_argument, NULL, O_MODE },
 		{ "list", no_argument, NULL, 'l' },
@@ -573,7 +575,7 @@ int main(int argc, char **argv)
 	static struct target targets[MAX_CHANNELS];
 	static bool want[MAX_CHANNELS];
 	uint32_t ports[64], owners[MAX_PEERS];
-	unsigned int nports = 0, nowners = 0, ntargets = 0;
+	unsigned int nports = 0, nowners = 0, ntargets = 0, wait_for = 0;
 	unsigned long seed = 1, count = 0, interval = 2000, scribbles = 0;
 	double seconds = 5, end, next, t0;
 	bool list = false, control = false, lock = false, storm = false;
@@ -585,7 +587,7 @@ int main(int argc, char **argv)
 	struct stat st;
 	uint32_t i, k;
 
-	while ((c = getopt_long(argc, argv, "m:S:s:t:n:i:lvc:p:o:h", opts,
+	while ((c = getopt_long(argc, argv, "m:S:s:t:n:w:i:lvc:p:o:h", opts,
 				NULL)) != -1) {
 		switch (c) {
 		case 'm': shm_path = optarg; break;
@@ -593,6 +595,7 @@ int main(int argc, char **argv)
 		case 's': seed = strtoul(optarg, NULL, 0); break;
 		case 't': seconds = strtod(optarg, NULL); break;
 		case 'n': count = strtoul(optarg, NULL, 0); break;
+		case 'w': wait_for = strtoul(optarg, NULL, 0); break;
 		case 'i': interval = strtoul(optarg, NULL, 0); break;
 		case 'l': list = true; break;
 		case 'v': verbose = true; break;
@@ -666,6 +669,10 @@ int main(int argc, char **argv)
 	rng_state = seed * 0x9e3779b97f4a7c15ULL + 1;
 	memcpy(saved_hdr, shm, H_SIZE);
 
+	/* With --wait, until that many targets are there (30 s at most). */
+	end = now() + 30;
+again:
+	ntargets = 0;
 	for (i = 0; i < MAX_CHANNELS; i++) {
 		uint64_t ch = chan(i);
 		bool pick = want[i];
@@ -679,6 +686,10 @@ int main(int argc, char **argv)
 			pick |= rd16(ch + C_SENDER_VM) == owners[k];
 		if (pick)
 			target_init(&targets[ntargets++], i);
+	}
+	if (ntargets < wait_for && now() < end) {
+		usleep(20000);
+		goto again;
 	}
 	if (storm && bells_connect(&bells, server))
 		return 1;
