@@ -505,6 +505,33 @@ static void list_table(void)
 	}
 }
 
+static bool want[MAX_CHANNELS];
+static uint32_t ports[64], owners[MAX_PEERS];
+static unsigned int nports, nowners;
+
+/* The allocated entries that match the targets given; returns how many. */
+static unsigned int select_targets(struct target *targets)
+{
+	unsigned int n = 0, k;
+	uint32_t i;
+
+	for (i = 0; i < MAX_CHANNELS; i++) {
+		uint64_t ch = chan(i);
+		bool pick = want[i];
+
+		if (rd32(ch + C_ALLOC_STATE) != 1)
+			continue;
+		for (k = 0; k < nports; k++)
+			pick |= rd32(ch + C_SRC_PORT) == ports[k] ||
+				rd32(ch + C_DST_PORT) == ports[k];
+		for (k = 0; k < nowners; k++)
+			pick |= rd16(ch + C_SENDER_VM) == owners[k];
+		if (pick)
+			target_init(&targets[n++], i);
+	}
+	return n;
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -539,16 +566,18 @@ static void usage(FILE *f)
 "                        exist), and its request_seq on every round\n"
 "      --storm           ring every peer's doorbell in a loop (needs -S)\n"
 "      --restore-control put the control section back as it was at start\n"
+"      --rescan          choose the targets again before every round (any\n"
+"                        matching entry, whoever allocated it since: fuzzing)\n"
 "\n"
-"Targets are chosen at start.  An entry another guest frees or reallocates\n"
-"meanwhile is left alone from then on.  Output: one line per target entry,\n"
+"Targets are chosen at start (unless --rescan).  An entry another guest\n"
+"frees or reallocates meanwhile is left alone from then on.  Output: one line per target entry,\n"
 "\"touched INDEX src=PORT dst=PORT writes=N\", then \"scribbles=N rung=N\".\n");
 }
 
 int main(int argc, char **argv)
 {
 	enum { O_MODE = 256, O_CONTROL, O_LOCK, O_PEER_SLOT, O_STORM,
-	       O_RESTORE };
+	       O_RESTORE, O_RESCAN };
 	static const struct option opts[] = {
 		{ "shm", required_argument, NULL, 'm' },
 		{ "server", required_argument, NULL, 'S' },
@@ -568,18 +597,17 @@ int main(int argc, char **argv)
 		{ "peer-slot", required_argument, NULL, O_PEER_SLOT },
 		{ "storm", no_argument, NULL, O_STORM },
 		{ "restore-control", no_argument, NULL, O_RESTORE },
+		{ "rescan", no_argument, NULL, O_RESCAN },
 		{ "help", no_argument, NULL, 'h' },
 		{ }
 	};
 	const char *shm_path = NULL, *server = NULL;
 	static struct target targets[MAX_CHANNELS];
-	static bool want[MAX_CHANNELS];
-	uint32_t ports[64], owners[MAX_PEERS];
-	unsigned int nports = 0, nowners = 0, ntargets = 0, wait_for = 0;
+	unsigned int ntargets = 0, wait_for = 0;
 	unsigned long seed = 1, count = 0, interval = 2000, scribbles = 0;
 	double seconds = 5, end, next, t0;
 	bool list = false, control = false, lock = false, storm = false;
-	bool restore = false;
+	bool restore = false, rescan = false;
 	int peer_slot = -1, c, fd;
 	enum mode mode = MODE_CRAFTED;
 	uint8_t saved_hdr[H_SIZE];
@@ -635,6 +663,7 @@ int main(int argc, char **argv)
 			break;
 		case O_STORM: storm = true; break;
 		case O_RESTORE: restore = true; break;
+		case O_RESCAN: rescan = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -671,26 +700,8 @@ int main(int argc, char **argv)
 
 	/* With --wait, until that many targets are there (30 s at most). */
 	end = now() + 30;
-again:
-	ntargets = 0;
-	for (i = 0; i < MAX_CHANNELS; i++) {
-		uint64_t ch = chan(i);
-		bool pick = want[i];
-
-		if (rd32(ch + C_ALLOC_STATE) != 1)
-			continue;
-		for (k = 0; k < nports; k++)
-			pick |= rd32(ch + C_SRC_PORT) == ports[k] ||
-				rd32(ch + C_DST_PORT) == ports[k];
-		for (k = 0; k < nowners; k++)
-			pick |= rd16(ch + C_SENDER_VM) == owners[k];
-		if (pick)
-			target_init(&targets[ntargets++], i);
-	}
-	if (ntargets < wait_for && now() < end) {
+	while ((ntargets = select_targets(targets)) < wait_for && now() < end)
 		usleep(20000);
-		goto again;
-	}
 	if (storm && bells_connect(&bells, server))
 		return 1;
 	if (verbose)
@@ -710,6 +721,8 @@ again:
 			continue;
 		}
 		next = t0 + interval / 1e6;
+		if (rescan)
+			ntargets = select_targets(targets);
 		for (k = 0; k < ntargets; k++) {
 			struct target *t = &targets[k];
 
