@@ -487,6 +487,15 @@ static void ivshm_reset(struct ivshm_sock *vsk, int err)
 
 /* ---- ring access ---- */
 
+/* SO_SNDBUF/SO_RCVBUF for a ring of @size bytes: twice the size (as
+ * setsockopt() doubles), capped to fit the int (rings reach 1 GiB, and a
+ * hostile sender's geometry up to the region's size).
+ */
+static int ivshm_buf_value(u32 size)
+{
+	return min_t(u64, 2ULL * size, INT_MAX);
+}
+
 /* The geometry of the rx channel, read again: the sender may have resized
  * it.  Called only once head showed unread data: the sender changes the
  * geometry only while the ring is empty, and publishes that data after
@@ -502,7 +511,7 @@ static bool ivshm_rx_geometry(struct ivshm_sock *vsk, struct ivshm_channel *ch)
 		return false;
 	}
 	if (size != vsk->rx.size)
-		WRITE_ONCE(vsk->sk.sk_rcvbuf, 2 * size);
+		WRITE_ONCE(vsk->sk.sk_rcvbuf, ivshm_buf_value(size));
 	vsk->rx.offset = off;
 	vsk->rx.size = size;
 	return true;
@@ -555,7 +564,7 @@ static void ivshm_resize_try(struct ivshm_sock *vsk)
 		return;
 	/* On failure the resize is dropped: the old ring goes on. */
 	if (!ivshm_chan_switch(vsk->dev, &vsk->tx, &vsk->resize))
-		WRITE_ONCE(vsk->sk.sk_sndbuf, 2 * vsk->tx.size);
+		WRITE_ONCE(vsk->sk.sk_sndbuf, ivshm_buf_value(vsk->tx.size));
 }
 
 /* The peer's sender state on our rx channel, checked. */
@@ -650,8 +659,8 @@ static void ivshm_set_established(struct ivshm_sock *vsk)
 	/* SO_SNDBUF and SO_RCVBUF now tell the channel sizes (times two,
 	 * as setsockopt() doubles what it is given).
 	 */
-	WRITE_ONCE(sk->sk_sndbuf, 2 * vsk->tx.size);
-	WRITE_ONCE(sk->sk_rcvbuf, 2 * vsk->rx.size);
+	WRITE_ONCE(sk->sk_sndbuf, ivshm_buf_value(vsk->tx.size));
+	WRITE_ONCE(sk->sk_rcvbuf, ivshm_buf_value(vsk->rx.size));
 	vsk->rebal_pos = 0;
 	vsk->tx_active = jiffies;
 	vsk->tx_full = 0;
@@ -2248,6 +2257,10 @@ static int ivshm_seqpacket_recvmsg(struct socket *sock, struct msghdr *msg,
 				msglen = 0;
 				trunc = false;
 				vsk->rx_discard = false;
+				/* A sender can abort records as fast as we
+				 * drop them: let others run meanwhile.
+				 */
+				cond_resched();
 				continue;
 			}
 			n = 0;
