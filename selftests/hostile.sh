@@ -21,6 +21,7 @@ export IVSHMEM_LAB_DIR=${IVSHMEM_LAB_DIR:-/tmp/af_ivshmem-hostile}
 . "$TOP/selftests/guest_lib.sh"
 HOSTILE=$TOP/tools/ivshmem-hostile/ivshmem-hostile
 IVSS=$TOP/tools/ivss/ivss
+DGRAM_WRAP=$TOP/selftests/dgram_wrap.py
 MIB=96				# per connection, each way
 TOUCHED="7001 7002 7003"	# local ports of the attacked connections
 UNTOUCHED="7004 7005 7006"
@@ -36,8 +37,11 @@ FABRIC_KEYS+="|peer_channel|peer_generation"
 stat() {
 	run "$1" "cat /sys/bus/pci/drivers/af_ivshmem/0000:*/stats/$2" | head -1
 }
-wait_out() {	# wait_out FILE: vm1's FILE once written (up to 4 minutes)
-	run vm1 "for i in \$(seq 1200); do test -s $1 && break; sleep 0.2; done; cat $1"
+# wait_out VM FILE [WORD]: FILE once written (once it has WORD), up to 4
+# minutes
+wait_out() {
+	run "$1" "for i in \$(seq 1200); do grep -Eqs '${3:-.}' $2 && break
+		sleep 0.2; done; cat $2"
 }
 stat_sum() {	# stat_sum NAME: the counter, summed over both guests
 	echo $(($(stat vm1 "$1") + $(stat vm2 "$1")))
@@ -45,11 +49,30 @@ stat_sum() {	# stat_sum NAME: the counter, summed over both guests
 
 lab_up "two guests start" -n 2 --mode doorbell
 loaded=yes
+# The smallest datagram channel (69632 bytes): one-byte datagrams (24
+# bytes each) put a header across the ring's end at the 2902nd.
 for vm in vm1 vm2; do
-	run $vm "insmod '$MODULE'" >/dev/null || loaded=no
+	run $vm "insmod '$MODULE' dgram_channel_size=69632" >/dev/null || loaded=no
 done
 start_peer vm2 >/dev/null || loaded=no
 expect "module loaded, test peer runs" yes "$loaded"
+
+# ---- datagram headers across the ring's end ----
+run vm2 "setsid sh -c \"'$DGRAM_WRAP' recv 9000 3000 >/tmp/dw.out 2>&1\" &
+	for i in \$(seq 100); do grep -q ready /tmp/dw.out && break; sleep 0.1; done" >/dev/null
+out=$(run vm1 "'$DGRAM_WRAP' send 1 9000 3000")
+expect "3000 one-byte datagrams sent, headers across the ring's end" "sent 3000" "$out"
+# vm1's datagram channel is the first allocation in a fresh region: its
+# ring starts the data area.  The blank space after it must stay blank (a
+# header copied in one piece wrote its last 8 bytes there).
+end=$(("$("$HOSTILE" -m "$IVSHMEM_LAB_DIR/shm" -l |
+	sed -n 's/.* type=2 off=\([0-9]*\) size=\([0-9]*\) .*/\1 + \2/p' |
+	head -1)" + 0))
+[ "$end" -gt 0 ] || end=$((532480 + 69632))
+expect "nothing written past the datagram ring's end" 0000000000000000 \
+	"$(od -An -tx1 -j "$end" -N 8 "$IVSHMEM_LAB_DIR/shm" | tr -d ' \n')"
+expect "... all received, in order, intact" "ready
+ok 3000" "$(wait_out vm2 /tmp/dw.out '^(ok|timeout|datagram|bind)')"
 
 # ---- unprivileged access ----
 dev=$(run vm1 "grep -l 0x1110 /sys/bus/pci/devices/*/device | head -1")
@@ -124,11 +147,11 @@ else not_ok "it found both channels of the 3 attacked connections" "$hout"; fi
 
 for p in $UNTOUCHED; do
 	expect "untouched connection :$p: every byte intact" \
-		"ok bytes=$((MIB << 20))" "$(wait_out "/tmp/s$p.out")"
+		"ok bytes=$((MIB << 20))" "$(wait_out vm1 "/tmp/s$p.out")"
 done
 resets=0
 for p in $TOUCHED; do
-	out=$(wait_out "/tmp/s$p.out")
+	out=$(wait_out vm1 "/tmp/s$p.out")
 	if [[ $out == "ok bytes=$((MIB << 20))" ]]; then
 		ok "attacked connection :$p: completed intact"
 	elif [[ $out == *ECONNRESET* && $out == *"mismatch=-1 peer_bad=0 "* ]]; then
