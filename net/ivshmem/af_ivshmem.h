@@ -126,6 +126,8 @@ struct ivshm_peer_watch {
  *	nothing to do (event work only)
  * @storm: its budget for the window is spent: doorbells and kicks wait for
  *	the run queued at the window's end (pci.c)
+ * @event_shrink_waited: the current event-work run has waited for an
+ *	urgent shrink already (socket.c)
  */
 struct ivshm_dev {
 	struct pci_dev *pdev;
@@ -170,6 +172,7 @@ struct ivshm_dev {
 	unsigned long storm_end;
 	u64 storm_ns;
 	bool storm;
+	bool event_shrink_waited;
 };
 
 /**

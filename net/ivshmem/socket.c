@@ -1065,6 +1065,14 @@ static void ivshm_rebalance_shrink_now(struct ivshm_dev *dev)
 
 	WRITE_ONCE(dev->rebalance_urgent, true);
 	ivshm_rebalance_kick(dev);
+	/* The event work (answering requests in a region a hostile guest
+	 * keeps full) waits once per run, not once per request.
+	 */
+	if (current_work() == &dev->event_work.work) {
+		if (dev->event_shrink_waited)
+			return;
+		dev->event_shrink_waited = true;
+	}
 	wait_event_timeout(dev->rebalance_wq,
 			   atomic_read(&dev->rebalance_shrinks) != done ||
 			   READ_ONCE(dev->dead), HZ);
@@ -1587,6 +1595,7 @@ bool ivshm_dev_events(struct ivshm_dev *dev)
 	bool active;
 	LIST_HEAD(scan);
 
+	dev->event_shrink_waited = false;
 	active = ivshm_handle_requests(dev);
 
 	spin_lock_bh(&dev->socks_lock);
