@@ -29,6 +29,8 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
+#define ARRAY_SIZE(a)		(sizeof(a) / sizeof((a)[0]))
+
 #define MAGIC			0x4d485349
 #define BLOCK			4096
 #define MAX_PEERS		64
@@ -168,7 +170,7 @@ static uint32_t wild32(void)
 		0x10000, 0x7fffffff, 0x80000000, 0xfffffffe, 0xffffffff,
 		MAX_CHANNELS, MAX_CHANNELS + 1, MAX_PEERS, BLOCK - 1, BLOCK + 8 };
 
-	return rnd_below(2) ? v[rnd_below(sizeof(v) / sizeof(v[0]))] :
+	return rnd_below(2) ? v[rnd_below(ARRAY_SIZE(v))] :
 			      (uint32_t)rnd();
 }
 
@@ -177,7 +179,7 @@ static uint64_t wild64(void)
 	static const uint64_t v[] = { 0, 1, ~0ULL, 1ULL << 63, 1ULL << 32,
 				      (1ULL << 32) - 1 };
 
-	return rnd_below(2) ? v[rnd_below(sizeof(v) / sizeof(v[0]))] : rnd();
+	return rnd_below(2) ? v[rnd_below(ARRAY_SIZE(v))] : rnd();
 }
 
 /* An invalid ring geometry: each of these fails the module's checks. */
@@ -186,11 +188,20 @@ static void bad_geometry(uint32_t *off, uint32_t *size)
 	*off = DATA_OFFSET;
 	*size = 16 * BLOCK;
 	switch (rnd_below(6)) {
-	case 0:	*off = DATA_OFFSET + 1 + rnd_below(BLOCK - 1); break;
-	case 1: *off = (uint32_t)shm_size + BLOCK * rnd_below(16); break;
-	case 2: *off = BLOCK * rnd_below(DATA_OFFSET / BLOCK); break;
-	case 3: *size = 0; break;
-	case 4: *size = BLOCK * (1 + rnd_below(16)) + 1 + rnd_below(BLOCK - 1);
+	case 0:
+		*off = DATA_OFFSET + 1 + rnd_below(BLOCK - 1);
+		break;
+	case 1:
+		*off = (uint32_t)shm_size + BLOCK * rnd_below(16);
+		break;
+	case 2:
+		*off = BLOCK * rnd_below(DATA_OFFSET / BLOCK);
+		break;
+	case 3:
+		*size = 0;
+		break;
+	case 4:
+		*size = BLOCK * (1 + rnd_below(16)) + 1 + rnd_below(BLOCK - 1);
 		break;
 	default:	/* runs past the region's end */
 		*off = (uint32_t)shm_size - BLOCK;
@@ -273,7 +284,7 @@ static void random_chan(struct target *t)
 
 	switch (rnd_below(4)) {
 	case 0:
-		f = f16[rnd_below(sizeof(f16))];
+		f = f16[rnd_below(ARRAY_SIZE(f16))];
 		wr16(c + f, rnd_below(2) ? (uint16_t)wild32() :
 			 (uint16_t)rnd_below(MAX_PEERS + 2));
 		break;
@@ -282,7 +293,7 @@ static void random_chan(struct target *t)
 		     rd64(c + C_HEAD) + rnd_below(1 << 20) - (1 << 19));
 		break;
 	default:
-		f = f32[rnd_below(sizeof(f32))];
+		f = f32[rnd_below(ARRAY_SIZE(f32))];
 		wr32(c + f, rnd_below(4) ? wild32() : rd32(c + f) + 1);
 		break;
 	}
@@ -362,7 +373,7 @@ static void scribble_control(void)
 		wr64(H_REGION_SIZE, wild64());
 		break;
 	default:
-		wr32(f32[rnd_below(sizeof(f32) / sizeof(f32[0]))], wild32());
+		wr32(f32[rnd_below(ARRAY_SIZE(f32))], wild32());
 		break;
 	}
 }
@@ -372,13 +383,26 @@ static void scribble_peer(uint32_t p)
 	uint64_t s = PEER_TABLE + (uint64_t)p * P_SIZE;
 
 	switch (rnd_below(7)) {
-	case 0: wr32(s + P_STATE, rnd_below(2) ? 1 : wild32()); break;
-	case 1: wr64(s + P_EPOCH, wild64()); break;
-	case 2: wr64(s + P_HEARTBEAT, rnd()); break;
-	case 3: wr32(s + P_IPV4_COUNT, wild32()); break;
-	case 4: wr32(s + P_IPV4 + 4 * rnd_below(8), (uint32_t)rnd()); break;
-	case 5: wr32(s + P_FLAGS, wild32()); break;
-	default: break;
+	case 0:
+		wr32(s + P_STATE, rnd_below(2) ? 1 : wild32());
+		break;
+	case 1:
+		wr64(s + P_EPOCH, wild64());
+		break;
+	case 2:
+		wr64(s + P_HEARTBEAT, rnd());
+		break;
+	case 3:
+		wr32(s + P_IPV4_COUNT, wild32());
+		break;
+	case 4:
+		wr32(s + P_IPV4 + 4 * rnd_below(8), (uint32_t)rnd());
+		break;
+	case 5:
+		wr32(s + P_FLAGS, wild32());
+		break;
+	default:
+		break;
 	}
 	/* Always: a new "request" to make every guest scan its table. */
 	wr32(s + P_REQUEST_SEQ, rd32(s + P_REQUEST_SEQ) + 1);
@@ -618,15 +642,33 @@ int main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "m:S:s:t:n:w:i:lvc:p:o:h", opts,
 				NULL)) != -1) {
 		switch (c) {
-		case 'm': shm_path = optarg; break;
-		case 'S': server = optarg; break;
-		case 's': seed = strtoul(optarg, NULL, 0); break;
-		case 't': seconds = strtod(optarg, NULL); break;
-		case 'n': count = strtoul(optarg, NULL, 0); break;
-		case 'w': wait_for = strtoul(optarg, NULL, 0); break;
-		case 'i': interval = strtoul(optarg, NULL, 0); break;
-		case 'l': list = true; break;
-		case 'v': verbose = true; break;
+		case 'm':
+			shm_path = optarg;
+			break;
+		case 'S':
+			server = optarg;
+			break;
+		case 's':
+			seed = strtoul(optarg, NULL, 0);
+			break;
+		case 't':
+			seconds = strtod(optarg, NULL);
+			break;
+		case 'n':
+			count = strtoul(optarg, NULL, 0);
+			break;
+		case 'w':
+			wait_for = strtoul(optarg, NULL, 0);
+			break;
+		case 'i':
+			interval = strtoul(optarg, NULL, 0);
+			break;
+		case 'l':
+			list = true;
+			break;
+		case 'v':
+			verbose = true;
+			break;
 		case 'c':
 			i = strtoul(optarg, NULL, 0);
 			if (i < MAX_CHANNELS)
@@ -641,19 +683,23 @@ int main(int argc, char **argv)
 				owners[nowners++] = strtoul(optarg, NULL, 0);
 			break;
 		case O_MODE:
-			if (!strcmp(optarg, "crafted"))
+			if (!strcmp(optarg, "crafted")) {
 				mode = MODE_CRAFTED;
-			else if (!strcmp(optarg, "random"))
+			} else if (!strcmp(optarg, "random")) {
 				mode = MODE_RANDOM;
-			else if (!strcmp(optarg, "ring-data"))
+			} else if (!strcmp(optarg, "ring-data")) {
 				mode = MODE_RING_DATA;
-			else {
+			} else {
 				usage(stderr);
 				return 2;
 			}
 			break;
-		case O_CONTROL: control = true; break;
-		case O_LOCK: lock = true; break;
+		case O_CONTROL:
+			control = true;
+			break;
+		case O_LOCK:
+			lock = true;
+			break;
 		case O_PEER_SLOT:
 			peer_slot = atoi(optarg);
 			if (peer_slot < 0 || peer_slot >= MAX_PEERS) {
@@ -661,11 +707,21 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			break;
-		case O_STORM: storm = true; break;
-		case O_RESTORE: restore = true; break;
-		case O_RESCAN: rescan = true; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case O_STORM:
+			storm = true;
+			break;
+		case O_RESTORE:
+			restore = true;
+			break;
+		case O_RESCAN:
+			rescan = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (!shm_path || optind != argc || (storm && !server)) {
