@@ -272,6 +272,8 @@ static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	INIT_LIST_HEAD(&dev->socks);
 	INIT_LIST_HEAD(&dev->zombies);
 	INIT_DELAYED_WORK(&dev->event_work, ivshm_event_work);
+	/* Not 0: jiffies starts 5 minutes before wrapping to 0. */
+	dev->storm_end = jiffies;
 	INIT_DELAYED_WORK(&dev->heartbeat_work, ivshm_heartbeat_work);
 	INIT_DELAYED_WORK(&dev->rebalance_work, ivshm_rebalance_work);
 	init_waitqueue_head(&dev->rebalance_wq);
