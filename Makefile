@@ -32,6 +32,7 @@ KSRC = $(shell $(TOP)/tools/build/ksrc.sh)
 DEMO := tools/ivshmem-demo/ivshmem-demo
 NC := tools/ivshmem-nc/ivshmem-nc
 IVSS := tools/ivss/ivss
+HOSTILE := tools/ivshmem-hostile/ivshmem-hostile
 PRELOAD := tools/ivshmem-run/libivshmem-preload.so
 PERF := tools/ivshmem-perf/ivshmem-perf
 TESTS := selftests/ivshmem_test selftests/ivshmem_peerd selftests/ivshmem_stream \
@@ -84,7 +85,7 @@ deps:
 module: deps
 	$(MAKE) -C "$(KDIR_OF)" M=$(MODDIR) W=1 modules
 
-tools: deps $(DEMO) $(NC) $(IVSS) $(PRELOAD) $(PERF)
+tools: deps $(DEMO) $(NC) $(IVSS) $(PRELOAD) $(PERF) $(HOSTILE)
 	$(MAKE) -C tools/ivshmem-server
 
 tools/%: tools/%.c tools/lib/ivshmem.h include/uapi/linux/af_ivshmem.h
@@ -244,4 +245,4 @@ dkms-remove:
 clean:
 	-$(MAKE) -C "$(KDIR_OF)" M=$(MODDIR) clean
 	$(MAKE) -C tools/ivshmem-server clean
-	rm -f $(DEMO) $(NC) $(IVSS) $(PRELOAD) $(PERF) $(TESTS)
+	rm -f $(DEMO) $(NC) $(IVSS) $(PRELOAD) $(PERF) $(HOSTILE) $(TESTS)

@@ -3,8 +3,10 @@
  * ivshmem_stream: one verified bulk transfer with ivshmem_peerd, for
  * tests that drive several guests from a script.
  *
- *   ivshmem_stream [-r REGION] PEER MIB
+ *   ivshmem_stream [-r REGION] [-p PORT] PEER MIB
  *
+ * -p binds the socket to local port PORT first (tests that pick
+ * connections by port).
  * Prints "ok bytes=N" and exits 0, or "error connect=E send=E recv=E
  * mismatch=OFFSET peer_bad=N after N bytes" (E: errno names, or 0) and
  * exits 1.
@@ -20,25 +22,35 @@ static const char *errname(int err)
 
 int main(int argc, char **argv)
 {
-	unsigned int region = IVSHMEM_REGION_ANY;
+	unsigned int region = IVSHMEM_REGION_ANY, port = IVSHMEM_PORT_ANY;
 	struct sockaddr_ivshmem addr;
 	struct bulk_result r = { .mismatch = -1 };
 	int fd, connect_err = 0;
 
-	if (argc == 5 && !strcmp(argv[1], "-r")) {
-		region = strtoul(argv[2], NULL, 0);
+	while (argc >= 5 && (!strcmp(argv[1], "-r") || !strcmp(argv[1], "-p"))) {
+		if (argv[1][1] == 'r')
+			region = strtoul(argv[2], NULL, 0);
+		else
+			port = strtoul(argv[2], NULL, 0);
 		argv += 2;
 		argc -= 2;
 	}
 	if (argc != 3) {
-		fprintf(stderr, "usage: ivshmem_stream [-r REGION] PEER MIB\n");
+		fprintf(stderr, "usage: ivshmem_stream [-r REGION] [-p PORT] PEER MIB\n");
 		return 2;
 	}
 	fd = socket(ivshmem_family(), SOCK_STREAM, 0);
+	if (fd >= 0 && port != IVSHMEM_PORT_ANY) {
+		ivshmem_addr(&addr, IVSHMEM_PEER_ANY, port);
+		addr.sivshm_region = region;
+		if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)))
+			connect_err = errno;
+	}
 	ivshmem_addr(&addr, strtoul(argv[1], NULL, 0), PEERD_PORT_BULK);
 	addr.sivshm_region = region;
-	if (fd < 0 || connect(fd, (struct sockaddr *)&addr, sizeof(addr)))
-		connect_err = errno;
+	if (connect_err || fd < 0 ||
+	    connect(fd, (struct sockaddr *)&addr, sizeof(addr)))
+		connect_err = connect_err ? connect_err : errno;
 	else
 		bulk_client(fd, strtoull(argv[2], NULL, 0) << 20, &r);
 

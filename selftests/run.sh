@@ -19,7 +19,8 @@
 # counts and JSON (selftests/perf.sh; its report generator offline,
 # selftests/bench_report.sh); diagnostics: ivss,
 # sock_diag, the fabric view
-# and tracepoints (selftests/diag.sh); make install and DKMS
+# and tracepoints (selftests/diag.sh); a hostile peer scribbling over
+# the region (selftests/hostile.sh); make install and DKMS
 # (selftests/dkms.sh); the
 # make run demo.
 set -uo pipefail
@@ -265,6 +266,10 @@ tap_run "ivshmem-run" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-run" \
 
 echo "# guests: ivshmem-perf over AF_IVSHMEM, TCP and AF_UNIX (exact counts, JSON)"
 tap_run "perf" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-perf" "$TOP/selftests/perf.sh"
+
+echo "# guests: a hostile peer scribbles over the region and rings doorbells"
+tap_run "hostile" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-hostile" \
+	"$TOP/selftests/hostile.sh"
 
 echo "# guests: diagnostics (ivss, sock_diag, fabric view, tracepoints)"
 tap_run "diag" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-diag" "$TOP/selftests/diag.sh"

@@ -51,6 +51,7 @@ struct ivshm_stats {
 	atomic64_t channels_grown;
 	atomic64_t channels_shrunk;
 	atomic64_t resizes_aborted;
+	atomic64_t doorbells_limited;
 };
 
 /**
@@ -120,6 +121,13 @@ struct ivshm_peer_watch {
  * @rebalance_sig: per channel index, head_touch + tail when the
  *	rebalancer last looked (rebalancer only)
  * @stats: counters
+ * @storm_end: jiffies at the end of the event work's current time window
+ * @storm_ns: time the event work spent in that window in runs that found
+ *	nothing to do (event work only)
+ * @storm: its budget for the window is spent: doorbells and kicks wait for
+ *	the run queued at the window's end (pci.c)
+ * @event_shrink_waited: the current event-work run has waited for an
+ *	urgent shrink already (socket.c)
  */
 struct ivshm_dev {
 	struct pci_dev *pdev;
@@ -161,6 +169,10 @@ struct ivshm_dev {
 	unsigned long last_rebalance;
 	u32 *rebalance_sig;
 	struct ivshm_stats stats;
+	unsigned long storm_end;
+	u64 storm_ns;
+	bool storm;
+	bool event_shrink_waited;
 };
 
 /**
@@ -288,10 +300,10 @@ bool ivshm_peer_alive(struct ivshm_dev *dev, u32 peer, u64 epoch);
 bool ivshm_peer_declared_dead(struct ivshm_dev *dev, u32 peer, u64 epoch);
 bool ivshm_peers_check(struct ivshm_dev *dev);
 void ivshm_reclaim_dead_peers(struct ivshm_dev *dev);
-void ivshm_chan_free_foreign(struct ivshm_dev *dev, u32 index, u32 generation,
-			     u32 sender);
+int ivshm_chan_free_foreign(struct ivshm_dev *dev, u32 index, u32 generation,
+			    u32 sender);
 int ivshm_chan_alloc(struct ivshm_dev *dev, u32 size, struct ivshm_ring *ring);
-void ivshm_chan_free(struct ivshm_dev *dev, u32 index, u32 generation);
+int ivshm_chan_free(struct ivshm_dev *dev, u32 index, u32 generation);
 int ivshm_chan_reserve(struct ivshm_dev *dev, const struct ivshm_ring *ring,
 		       u32 receiver, u32 size, u32 reserve,
 		       struct ivshm_resize *rs);

@@ -212,6 +212,31 @@ static bool ivshm_dgram_may_send(struct ivshm_dev *dev, u32 peer, u32 need)
 	return room < 0 || room >= need;
 }
 
+/* A datagram header is 16 bytes at a multiple of 8: it may straddle the
+ * ring's end (8 bytes before it, 8 at its start).  These copy it in two
+ * parts, so that neither side ever touches memory past the ring.
+ */
+static void ivshm_dgram_hdr_put(void *base, const struct ivshm_ring *ring,
+				u64 pos, const struct ivshm_dgram *hdr)
+{
+	u32 off = ivshm_ring_off(ring, pos);
+	u32 first = min_t(u32, sizeof(*hdr), ring->size - off);
+
+	memcpy(base + off, hdr, first);
+	memcpy(base, (const void *)hdr + first, sizeof(*hdr) - first);
+}
+
+static void ivshm_dgram_hdr_get(const void *base,
+				const struct ivshm_ring *ring, u64 pos,
+				struct ivshm_dgram *hdr)
+{
+	u32 off = ivshm_ring_off(ring, pos);
+	u32 first = min_t(u32, sizeof(*hdr), ring->size - off);
+
+	memcpy(hdr, base + off, first);
+	memcpy((void *)hdr + first, base, sizeof(*hdr) - first);
+}
+
 /* Copies a header and @len bytes from @iter into @tx at its head. */
 static int ivshm_dgram_put(struct ivshm_dev *dev, struct ivshm_dgram_tx *tx,
 			   const struct ivshm_dgram *hdr,
@@ -219,9 +244,7 @@ static int ivshm_dgram_put(struct ivshm_dev *dev, struct ivshm_dgram_tx *tx,
 {
 	void *base = dev->shm + tx->ring.offset;
 
-	/* Headers are 8-byte aligned in a ring of blocks: never wrapped. */
-	memcpy(base + ivshm_ring_off(&tx->ring, tx->ring.pos), hdr,
-	       sizeof(*hdr));
+	ivshm_dgram_hdr_put(base, &tx->ring, tx->ring.pos, hdr);
 	return ivshm_ring_fill(base, &tx->ring, tx->ring.pos + sizeof(*hdr),
 			       iter, len);
 }
@@ -398,7 +421,7 @@ static bool ivshm_dgram_drain(struct ivshm_dev *dev, u32 peer)
 	struct ivshm_channel *ch = ivshm_chan(dev, rx->ring.index);
 	struct ivshm_dgram hdr;
 	unsigned int n = 0;
-	u32 len, off;
+	u32 len;
 	u64 head, avail;
 	struct sk_buff *skb;
 
@@ -416,8 +439,8 @@ static bool ivshm_dgram_drain(struct ivshm_dev *dev, u32 peer)
 		return true;
 	}
 	while (avail >= sizeof(hdr) && n++ < IVSHM_DGRAM_BUDGET) {
-		off = ivshm_ring_off(&rx->ring, rx->ring.pos);
-		memcpy(&hdr, dev->shm + rx->ring.offset + off, sizeof(hdr));
+		ivshm_dgram_hdr_get(dev->shm + rx->ring.offset, &rx->ring,
+				    rx->ring.pos, &hdr);
 		len = le32_to_cpu(hdr.len);
 		if (len > IVSHMEM_DGRAM_MAX || ivshm_dgram_bytes(len) > avail) {
 			ivshm_note_bad(dev, "datagram", rx->ring.index);

@@ -28,6 +28,15 @@
 /* The only vector we ring and take: "something changed for you". */
 #define IVSHMEM_VECTOR_EVENT	0
 
+/* Doorbell storms: in each window of IVSHM_STORM_WINDOW_MS the event work
+ * may spend IVSHM_STORM_BUDGET_MS in runs that found nothing to do.  Once
+ * that is spent, doorbells (and kicks) no longer run it: it runs once more
+ * at the window's end.  Runs that found work do not count: a busy guest
+ * is not throttled, a guest rung for nothing is.
+ */
+#define IVSHM_STORM_WINDOW_MS	100
+#define IVSHM_STORM_BUDGET_MS	50
+
 static struct ivshm_dev *ivshm_devices[IVSHM_MAX_DEVICES];
 /* protects ivshm_devices[] and each device's dead flag */
 DEFINE_MUTEX(ivshm_devices_mutex);
@@ -54,10 +63,12 @@ struct ivshm_dev *ivshm_dev_get_by_index(unsigned int index)
 	return NULL;
 }
 
-/* Runs the event work now (doorbell, or a local peer to wake). */
+/* Runs the event work now (doorbell, or a local peer to wake); during a
+ * doorbell storm, at the end of the window (it is queued for then).
+ */
 void ivshm_kick(struct ivshm_dev *dev)
 {
-	if (!READ_ONCE(dev->dead))
+	if (!READ_ONCE(dev->dead) && !READ_ONCE(dev->storm))
 		mod_delayed_work(ivshm_wq, &dev->event_work, 0);
 }
 
@@ -88,6 +99,10 @@ static irqreturn_t ivshm_irq(int irq, void *data)
 
 	atomic64_inc(&dev->stats.doorbells_received);
 	trace_ivshmem_doorbell_recv(dev, IVSHMEM_VECTOR_EVENT);
+	if (READ_ONCE(dev->storm)) {
+		atomic64_inc(&dev->stats.doorbells_limited);
+		return IRQ_HANDLED;
+	}
 	ivshm_kick(dev);
 	ivshm_rebalance_event(dev);
 	return IRQ_HANDLED;
@@ -97,8 +112,26 @@ static void ivshm_event_work(struct work_struct *work)
 {
 	struct ivshm_dev *dev = container_of(to_delayed_work(work),
 					     struct ivshm_dev, event_work);
-	bool active = ivshm_dev_events(dev);
+	u64 start = ktime_get_ns();
 	unsigned long next;
+	bool active;
+
+	if (time_after_eq(jiffies, dev->storm_end)) {
+		/* A new window: the budget is back. */
+		dev->storm_end = jiffies +
+				 msecs_to_jiffies(IVSHM_STORM_WINDOW_MS);
+		dev->storm_ns = 0;
+		WRITE_ONCE(dev->storm, false);
+	}
+	active = ivshm_dev_events(dev);
+	if (!active)
+		dev->storm_ns += ktime_get_ns() - start;
+	if (!dev->storm &&
+	    dev->storm_ns > IVSHM_STORM_BUDGET_MS * NSEC_PER_MSEC) {
+		WRITE_ONCE(dev->storm, true);
+		dev_warn_ratelimited(&dev->pdev->dev,
+				     "doorbells for nothing: event work deferred to the end of the window\n");
+	}
 
 	/* With interrupts this is the housekeeping tick (connect timeouts,
 	 * released channels, dead peers).  Without, it is the poller: fast
@@ -119,8 +152,11 @@ static void ivshm_event_work(struct work_struct *work)
 		next = min(dev->poll_delay * 2,
 			   msecs_to_jiffies(ivshm_poll_idle_ms));
 	dev->poll_delay = max(next, 1UL);
+	next = dev->poll_delay;
+	if (dev->storm)
+		next = max_t(long, (long)(dev->storm_end - jiffies), 1);
 	if (!READ_ONCE(dev->dead))
-		queue_delayed_work(ivshm_wq, &dev->event_work, dev->poll_delay);
+		queue_delayed_work(ivshm_wq, &dev->event_work, next);
 }
 
 /* Runs the rebalancer now (a connection found the region full, or the
@@ -211,6 +247,14 @@ static void ivshm_teardown_irq(struct ivshm_dev *dev)
 	dev->nvec = 0;
 }
 
+static void ivshm_release_shm(void *data)
+{
+	struct pci_dev *pdev = data;
+
+	release_mem_region(pci_resource_start(pdev, IVSHMEM_BAR_SHM),
+			   pci_resource_len(pdev, IVSHMEM_BAR_SHM));
+}
+
 static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	struct ivshm_dev *dev;
@@ -228,6 +272,8 @@ static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	INIT_LIST_HEAD(&dev->socks);
 	INIT_LIST_HEAD(&dev->zombies);
 	INIT_DELAYED_WORK(&dev->event_work, ivshm_event_work);
+	/* Not 0: jiffies starts 5 minutes before wrapping to 0. */
+	dev->storm_end = jiffies;
 	INIT_DELAYED_WORK(&dev->heartbeat_work, ivshm_heartbeat_work);
 	INIT_DELAYED_WORK(&dev->rebalance_work, ivshm_rebalance_work);
 	init_waitqueue_head(&dev->rebalance_wq);
@@ -248,8 +294,14 @@ static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	len = pci_resource_len(pdev, IVSHMEM_BAR_SHM);
 	if (!start || !len)
 		return dev_err_probe(&pdev->dev, -ENODEV, "no shared memory BAR\n");
-	if (!devm_request_mem_region(&pdev->dev, start, len, "af_ivshmem shm"))
+	/* Exclusive: while we are bound, nobody maps the region through
+	 * /dev/mem or the device's sysfs resource files, not even root.
+	 */
+	if (!request_mem_region_exclusive(start, len, "af_ivshmem shm"))
 		return -EBUSY;
+	err = devm_add_action_or_reset(&pdev->dev, ivshm_release_shm, pdev);
+	if (err)
+		return err;
 	/* Plain RAM on the host: map it cacheable, never as MMIO. */
 	dev->shm = devm_memremap(&pdev->dev, start, len, MEMREMAP_WB);
 	if (IS_ERR(dev->shm))
@@ -392,6 +444,7 @@ IVSHM_STAT_ATTR(rebalances);
 IVSHM_STAT_ATTR(channels_grown);
 IVSHM_STAT_ATTR(channels_shrunk);
 IVSHM_STAT_ATTR(resizes_aborted);
+IVSHM_STAT_ATTR(doorbells_limited);
 
 static struct attribute *ivshm_stats_attrs[] = {
 	&ivshm_stat_doorbells_sent.attr.attr,
@@ -417,6 +470,7 @@ static struct attribute *ivshm_stats_attrs[] = {
 	&ivshm_stat_channels_grown.attr.attr,
 	&ivshm_stat_channels_shrunk.attr.attr,
 	&ivshm_stat_resizes_aborted.attr.attr,
+	&ivshm_stat_doorbells_limited.attr.attr,
 	NULL
 };
 

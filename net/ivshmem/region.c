@@ -433,9 +433,12 @@ static bool ivshm_find_gap(struct ivshm_dev *dev, unsigned int n, u32 size,
  * @ring: our view of the channel; ring->pos is our own head
  *
  * Reads the receiver's tail once and checks it against our own head.
+ * Also checks that the entry is still ours: one freed or reallocated
+ * behind our back (only a hostile guest does that) is not written to.
  *
  * Return: the free bytes, -EPIPE once the receiver has released (or
- * refused) the channel, or -ECONNRESET for an impossible tail (counted).
+ * refused) the channel, or -ECONNRESET for an impossible tail or an
+ * entry that changed (counted).
  */
 s64 ivshm_ring_room(struct ivshm_dev *dev, const struct ivshm_ring *ring)
 {
@@ -443,6 +446,11 @@ s64 ivshm_ring_room(struct ivshm_dev *dev, const struct ivshm_ring *ring)
 	u32 rstate = ivshm_rd32(&ch->receiver_state);
 	u64 used;
 
+	if (ivshm_rd32(&ch->alloc_state) != IVSHM_CHAN_ALLOCATED ||
+	    ivshm_rd32(&ch->generation) != ring->generation) {
+		ivshm_note_bad(dev, "our channel changed", ring->index);
+		return -ECONNRESET;
+	}
 	if (rstate == IVSHM_RECV_RELEASED || rstate == IVSHM_RECV_REFUSED)
 		return -EPIPE;
 	used = READ_ONCE(ring->pos) - ivshm_rd64(&ch->tail);
@@ -775,10 +783,12 @@ out:
  * @generation: generation it had when we allocated it
  *
  * Only frees the entry if it is still the one we allocated.
+ *
+ * Return: as ivshm_chan_free_foreign().
  */
-void ivshm_chan_free(struct ivshm_dev *dev, u32 index, u32 generation)
+int ivshm_chan_free(struct ivshm_dev *dev, u32 index, u32 generation)
 {
-	ivshm_chan_free_foreign(dev, index, generation, dev->self);
+	return ivshm_chan_free_foreign(dev, index, generation, dev->self);
 }
 
 /**
@@ -788,17 +798,23 @@ void ivshm_chan_free(struct ivshm_dev *dev, u32 index, u32 generation)
  * @generation: generation it had when we learnt of it
  * @sender: the peer that allocated it: ourselves, or a dead peer whose
  *	channels to us we reclaim
+ *
+ * Return: 0 (freed, or not ours any more), or -ETIMEDOUT when the control
+ * lock could not be had: callers with more to free stop there.
  */
-void ivshm_chan_free_foreign(struct ivshm_dev *dev, u32 index, u32 generation,
-			     u32 sender)
+int ivshm_chan_free_foreign(struct ivshm_dev *dev, u32 index, u32 generation,
+			    u32 sender)
 {
 	struct ivshm_channel *ch = ivshm_chan(dev, index);
 	u64 token;
+	int err;
 
 	mutex_lock(&dev->alloc_mutex);
-	if (ivshm_control_lock(dev, &token)) {
-		dev_warn(&dev->pdev->dev, "channel %u not freed: lock timeout\n",
-			 index);
+	err = ivshm_control_lock(dev, &token);
+	if (err) {
+		dev_warn_ratelimited(&dev->pdev->dev,
+				     "channel %u not freed: lock timeout\n",
+				     index);
 		goto out;
 	}
 	if (ivshm_rd32(&ch->alloc_state) == IVSHM_CHAN_ALLOCATED &&
@@ -815,6 +831,7 @@ void ivshm_chan_free_foreign(struct ivshm_dev *dev, u32 index, u32 generation,
 	ivshm_control_unlock(dev, token);
 out:
 	mutex_unlock(&dev->alloc_mutex);
+	return err;
 }
 
 /**
@@ -844,7 +861,15 @@ void ivshm_zombies_reap(struct ivshm_dev *dev, bool force)
 	spin_unlock_bh(&dev->socks_lock);
 
 	list_for_each_entry_safe(z, tmp, &done, node) {
-		ivshm_chan_free(dev, z->index, z->generation);
+		/* A control lock held hostage costs one timeout per run,
+		 * not one per zombie: the rest wait for the next run.
+		 */
+		if (ivshm_chan_free(dev, z->index, z->generation) && !force) {
+			spin_lock_bh(&dev->socks_lock);
+			list_splice(&done, &dev->zombies);
+			spin_unlock_bh(&dev->socks_lock);
+			return;
+		}
 		list_del(&z->node);
 		kfree(z);
 	}
@@ -883,7 +908,11 @@ void ivshm_reclaim_dead_peers(struct ivshm_dev *dev)
 			    ivshm_rd16(&ch->receiver_vm) != dev->self)
 				continue;
 			gen = ivshm_rd32(&ch->generation);
-			ivshm_chan_free_foreign(dev, i, gen, p);
+			if (ivshm_chan_free_foreign(dev, i, gen, p)) {
+				/* Lock timeout: try again next run. */
+				WRITE_ONCE(w->reclaim, true);
+				return;
+			}
 			atomic64_inc(&dev->stats.channels_reclaimed);
 		}
 	}

@@ -487,6 +487,15 @@ static void ivshm_reset(struct ivshm_sock *vsk, int err)
 
 /* ---- ring access ---- */
 
+/* SO_SNDBUF/SO_RCVBUF for a ring of @size bytes: twice the size (as
+ * setsockopt() doubles), capped to fit the int (rings reach 1 GiB, and a
+ * hostile sender's geometry up to the region's size).
+ */
+static int ivshm_buf_value(u32 size)
+{
+	return min_t(u64, 2ULL * size, INT_MAX);
+}
+
 /* The geometry of the rx channel, read again: the sender may have resized
  * it.  Called only once head showed unread data: the sender changes the
  * geometry only while the ring is empty, and publishes that data after
@@ -502,7 +511,7 @@ static bool ivshm_rx_geometry(struct ivshm_sock *vsk, struct ivshm_channel *ch)
 		return false;
 	}
 	if (size != vsk->rx.size)
-		WRITE_ONCE(vsk->sk.sk_rcvbuf, 2 * size);
+		WRITE_ONCE(vsk->sk.sk_rcvbuf, ivshm_buf_value(size));
 	vsk->rx.offset = off;
 	vsk->rx.size = size;
 	return true;
@@ -555,7 +564,7 @@ static void ivshm_resize_try(struct ivshm_sock *vsk)
 		return;
 	/* On failure the resize is dropped: the old ring goes on. */
 	if (!ivshm_chan_switch(vsk->dev, &vsk->tx, &vsk->resize))
-		WRITE_ONCE(vsk->sk.sk_sndbuf, 2 * vsk->tx.size);
+		WRITE_ONCE(vsk->sk.sk_sndbuf, ivshm_buf_value(vsk->tx.size));
 }
 
 /* The peer's sender state on our rx channel, checked. */
@@ -650,8 +659,8 @@ static void ivshm_set_established(struct ivshm_sock *vsk)
 	/* SO_SNDBUF and SO_RCVBUF now tell the channel sizes (times two,
 	 * as setsockopt() doubles what it is given).
 	 */
-	WRITE_ONCE(sk->sk_sndbuf, 2 * vsk->tx.size);
-	WRITE_ONCE(sk->sk_rcvbuf, 2 * vsk->rx.size);
+	WRITE_ONCE(sk->sk_sndbuf, ivshm_buf_value(vsk->tx.size));
+	WRITE_ONCE(sk->sk_rcvbuf, ivshm_buf_value(vsk->rx.size));
 	vsk->rebal_pos = 0;
 	vsk->tx_active = jiffies;
 	vsk->tx_full = 0;
@@ -1056,6 +1065,14 @@ static void ivshm_rebalance_shrink_now(struct ivshm_dev *dev)
 
 	WRITE_ONCE(dev->rebalance_urgent, true);
 	ivshm_rebalance_kick(dev);
+	/* The event work (answering requests in a region a hostile guest
+	 * keeps full) waits once per run, not once per request.
+	 */
+	if (current_work() == &dev->event_work.work) {
+		if (dev->event_shrink_waited)
+			return;
+		dev->event_shrink_waited = true;
+	}
 	wait_event_timeout(dev->rebalance_wq,
 			   atomic_read(&dev->rebalance_shrinks) != done ||
 			   READ_ONCE(dev->dead), HZ);
@@ -1328,7 +1345,8 @@ static void ivshm_inherit(struct ivshm_sock *child, struct ivshm_sock *parent)
  * published before the child can be accepted (and so closed).  Runs in
  * the event work; @type is the request's sock_type as the caller read
  * it.  Returns 0, or the refusal the caller must publish: -ECONNREFUSED,
- * or -ENOBUFS when the region has no room for a reply channel.
+ * or -ENOBUFS when the region has no room for a reply channel; or
+ * -ETIMEDOUT when the control lock could not be had (nothing published).
  */
 static int ivshm_answer_request(struct ivshm_dev *dev, u32 index, u32 gen,
 				struct ivshm_channel *req, u32 sender,
@@ -1391,8 +1409,8 @@ static int ivshm_answer_request(struct ivshm_dev *dev, u32 index, u32 gen,
 	/* The rebalancer skips both locked sockets: neither is connected. */
 	alloc = ivshm_alloc_tx(dev, ivshm_tx_channel_size(sk), &child->tx);
 	if (alloc) {
-		if (alloc == -ENOBUFS)
-			err = -ENOBUFS;
+		if (alloc == -ENOBUFS || alloc == -ETIMEDOUT)
+			err = alloc;
 		ivshm_detach_dev(child);
 		goto free_child;
 	}
@@ -1508,6 +1526,15 @@ static bool ivshm_handle_requests(struct ivshm_dev *dev)
 			continue;
 		}
 		err = ivshm_answer_request(dev, i, gen, ch, sender, type);
+		if (err == -ETIMEDOUT) {
+			/* The control lock is held hostage: one timeout per
+			 * run, not one per request.  This request and the
+			 * rest wait for the next scan.
+			 */
+			dev->answered_gen[i] = 0;
+			dev->next_request_scan = jiffies;
+			break;
+		}
 		if (err) {
 			atomic64_inc(&dev->stats.connects_refused);
 			ivshm_publish_answer(dev, ch, sender,
@@ -1568,6 +1595,7 @@ bool ivshm_dev_events(struct ivshm_dev *dev)
 	bool active;
 	LIST_HEAD(scan);
 
+	dev->event_shrink_waited = false;
 	active = ivshm_handle_requests(dev);
 
 	spin_lock_bh(&dev->socks_lock);
@@ -2238,6 +2266,10 @@ static int ivshm_seqpacket_recvmsg(struct socket *sock, struct msghdr *msg,
 				msglen = 0;
 				trunc = false;
 				vsk->rx_discard = false;
+				/* A sender can abort records as fast as we
+				 * drop them: let others run meanwhile.
+				 */
+				cond_resched();
 				continue;
 			}
 			n = 0;

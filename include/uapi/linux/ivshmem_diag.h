@@ -253,6 +253,7 @@ enum {
 	IVSHMEM_STAT_CHANNELS_GROWN,	/* resizes of our channels: larger */
 	IVSHMEM_STAT_CHANNELS_SHRUNK,	/* and smaller */
 	IVSHMEM_STAT_RESIZES_ABORTED,	/* resizes given up before the switch */
+	IVSHMEM_STAT_DOORBELLS_LIMITED,	/* doorbells deferred by a storm */
 	__IVSHMEM_STAT_MAX,
 };
 

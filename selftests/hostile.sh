@@ -1,0 +1,196 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# A hostile guest kernel on the region (tools/ivshmem-hostile, on the host)
+# while two guests run checksummed connections: it scribbles detectable
+# values over the channel entries of some connections (crafted mode: no
+# in-range head/tail moves, no ring data, which only encryption can
+# detect), garbage over the control section, the control lock word and the
+# peer slot of a peer that does not exist, and rings every doorbell as fast
+# as it can.  No guest may oops, hang or warn; the untouched connections
+# complete with every byte intact; the touched ones complete intact or end
+# with ECONNRESET, never with wrong data; the guests count what they saw,
+# stay responsive during the storm, and take new connections afterwards.
+# Also: what an unprivileged process in a guest can reach of the region.
+# Prints TAP; exits non-zero on failure.
+set -uo pipefail
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+export IVSHMEM_LAB_DIR=${IVSHMEM_LAB_DIR:-/tmp/af_ivshmem-hostile}
+# shellcheck source=selftests/guest_lib.sh
+. "$TOP/selftests/guest_lib.sh"
+HOSTILE=$TOP/tools/ivshmem-hostile/ivshmem-hostile
+IVSS=$TOP/tools/ivss/ivss
+DGRAM_WRAP=$TOP/selftests/dgram_wrap.py
+MIB=96				# per connection, each way
+TOUCHED="7001 7002 7003"	# local ports of the attacked connections
+UNTOUCHED="7004 7005 7006"
+NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups"
+# Every key of "ivss fabric -j channels": numbers and names only.
+FABRIC_KEYS="regions|region|self|mode|region_size|data_bytes|free_bytes"
+FABRIC_KEYS+="|active_channels|max_channels|last_rebalance_ms|channels|index"
+FABRIC_KEYS+="|generation|sender|receiver|type|src_port|dst_port|offset|size"
+FABRIC_KEYS+="|fill|fill_pct|sender_state|receiver_state|sender_pid"
+FABRIC_KEYS+="|peer_channel|peer_generation"
+
+# stat VM NAME: one counter of the guest's device
+stat() {
+	run "$1" "cat /sys/bus/pci/drivers/af_ivshmem/0000:*/stats/$2" | head -1
+}
+# wait_out VM FILE [WORD]: FILE once written (once it has WORD), up to 4
+# minutes
+wait_out() {
+	run "$1" "for i in \$(seq 1200); do grep -Eqs '${3:-.}' $2 && break
+		sleep 0.2; done; cat $2"
+}
+stat_sum() {	# stat_sum NAME: the counter, summed over both guests
+	echo $(($(stat vm1 "$1") + $(stat vm2 "$1")))
+}
+
+lab_up "two guests start" -n 2 --mode doorbell
+loaded=yes
+# The smallest datagram channel (69632 bytes): one-byte datagrams (24
+# bytes each) put a header across the ring's end at the 2902nd.
+for vm in vm1 vm2; do
+	run $vm "insmod '$MODULE' dgram_channel_size=69632" >/dev/null || loaded=no
+done
+start_peer vm2 >/dev/null || loaded=no
+expect "module loaded, test peer runs" yes "$loaded"
+
+# ---- datagram headers across the ring's end ----
+run vm2 "setsid sh -c \"'$DGRAM_WRAP' recv 9000 3000 >/tmp/dw.out 2>&1\" &
+	for i in \$(seq 100); do grep -q ready /tmp/dw.out && break; sleep 0.1; done" >/dev/null
+out=$(run vm1 "'$DGRAM_WRAP' send 1 9000 3000")
+expect "3000 one-byte datagrams sent, headers across the ring's end" "sent 3000" "$out"
+# vm1's datagram channel is the first allocation in a fresh region: its
+# ring starts the data area.  The blank space after it must stay blank (a
+# header copied in one piece wrote its last 8 bytes there).
+end=$(("$("$HOSTILE" -m "$IVSHMEM_LAB_DIR/shm" -l |
+	sed -n 's/.* type=2 off=\([0-9]*\) size=\([0-9]*\) .*/\1 + \2/p' |
+	head -1)" + 0))
+[ "$end" -gt 0 ] || end=$((532480 + 69632))
+expect "nothing written past the datagram ring's end" 0000000000000000 \
+	"$(od -An -tx1 -j "$end" -N 8 "$IVSHMEM_LAB_DIR/shm" | tr -d ' \n')"
+expect "... all received, in order, intact" "ready
+ok 3000" "$(wait_out vm2 /tmp/dw.out '^(ok|timeout|datagram|bind)')"
+
+# ---- unprivileged access ----
+dev=$(run vm1 "grep -l 0x1110 /sys/bus/pci/devices/*/device | head -1")
+dev=${dev%/device}
+out=$(run vm1 "for f in resource0 resource1 resource2 resource2_wc; do
+	$NOBODY sh -c \"exec 3<$dev/\$f\" 2>/dev/null && echo \"\$f open\"
+	done; $NOBODY sh -c 'exec 3</dev/mem' 2>/dev/null && echo mem open
+	echo done")
+expect "an unprivileged user opens none of the device's resource files nor /dev/mem" \
+	"done" "$out"
+out=$(run vm1 "python3 - $dev <<'EOF'
+import mmap, os, sys
+for f in ('resource0', 'resource2', 'resource2_wc'):
+    fd = os.open(sys.argv[1] + '/' + f, os.O_RDWR)
+    try:
+        mmap.mmap(fd, min(4096, os.fstat(fd).st_size), mmap.MAP_SHARED)
+        print(f, 'mapped')
+    except OSError as e:
+        print(f, os.strerror(e.errno))
+EOF")
+expect "not even root maps the BARs while the driver is bound (exclusive)" \
+	"resource0 Invalid argument
+resource2 Invalid argument
+resource2_wc Invalid argument" "$out"
+out=$(run vm1 "ls /sys/kernel/debug 2>/dev/null | grep -i ivshm; \
+	find /sys/module/af_ivshmem /sys/bus/pci/drivers/af_ivshmem/ -maxdepth 3 \
+	-perm -o+r -type f -size +4096c 2>/dev/null; echo done")
+expect "no debugfs entry, no readable sysfs file larger than a counter" "done" "$out"
+# ---- the attack ----
+COUNTERS="validation_failures resets_received resets_peer_dead doorbells_received doorbells_limited"
+declare -A before delta
+for c in $COUNTERS; do before[$c]=$(stat_sum "$c"); done
+# The hostile peer waits for both channels of each attacked connection,
+# then attacks at once, while the transfers are in full swing.
+args=()
+for p in $TOUCHED; do args+=(-p "$p"); done
+nice -n 5 "$HOSTILE" -m "$IVSHMEM_LAB_DIR/shm" -S "$IVSHMEM_LAB_DIR/ivshmem.sock" \
+	-s 6 -t 6 -i 20000 -w 6 "${args[@]}" --control --restore-control --lock \
+	--peer-slot 20 --storm >"$IVSHMEM_LAB_DIR/hostile.out" 2>&1 &
+hpid=$!
+run vm1 "rm -f /tmp/s*.out
+	for p in $TOUCHED $UNTOUCHED; do
+		setsid sh -c \"'$STREAM' -p \$p 1 $MIB >/tmp/s\$p.out 2>&1\" &
+	done; sleep 1" >/dev/null
+
+# The fabric view, unprivileged, while the connections run: metadata only.
+out=$(run vm1 "$NOBODY '$IVSS' fabric -j channels 2>&1")
+keys=$(grep -o '"[a-z_]*":' <<<"$out" | tr -d '":' | sort -u | tr '\n' ' ')
+bad=$(tr ' ' '\n' <<<"$keys" | grep -vxE "$FABRIC_KEYS|" || true)
+if [[ $keys == *src_port* && -z $bad ]]; then
+	ok "the fabric view (unprivileged) shows channel metadata, no data"
+else
+	not_ok "the fabric view (unprivileged) shows channel metadata, no data" \
+		"keys [$keys], unexpected [$bad]"
+fi
+sleep 2
+t0=$(date +%s%N)
+out=$(run vm2 "echo alive")
+ms=$((($(date +%s%N) - t0) / 1000000))
+if [[ $out == alive && $ms -lt 20000 ]]; then
+	ok "vm2 responds during the doorbell storm (${ms} ms)"
+else
+	not_ok "vm2 responds during the doorbell storm" "[$out] after ${ms} ms"
+fi
+wait $hpid
+hout=$(cat "$IVSHMEM_LAB_DIR/hostile.out")
+expect_match "the hostile peer scribbled and rang" "rung=" "$hout"
+echo "# $(tail -1 <<<"$hout")"
+n_touched=$(grep -c '^touched' <<<"$hout")
+if [ "$n_touched" -eq 6 ]; then ok "it found both channels of the 3 attacked connections"
+else not_ok "it found both channels of the 3 attacked connections" "$hout"; fi
+
+for p in $UNTOUCHED; do
+	expect "untouched connection :$p: every byte intact" \
+		"ok bytes=$((MIB << 20))" "$(wait_out vm1 "/tmp/s$p.out")"
+done
+resets=0
+for p in $TOUCHED; do
+	out=$(wait_out vm1 "/tmp/s$p.out")
+	if [[ $out == "ok bytes=$((MIB << 20))" ]]; then
+		ok "attacked connection :$p: completed intact"
+	elif [[ $out == *ECONNRESET* && $out == *"mismatch=-1 peer_bad=0 "* ]]; then
+		ok "attacked connection :$p: ECONNRESET, no wrong byte"
+		resets=$((resets + 1))
+	else
+		not_ok "attacked connection :$p: intact or ECONNRESET" "$out"
+	fi
+done
+
+for c in $COUNTERS; do delta[$c]=$(($(stat_sum "$c") - before[$c])); done
+# Each reset connection was seen as invalid by one side, or reset by the
+# forged RESET state (resets_received).
+if [ $((delta[validation_failures] + delta[resets_received])) -ge "$resets" ] &&
+   [ "${delta[validation_failures]}" -gt 0 ]; then
+	ok "counted: ${delta[validation_failures]} validation failures, ${delta[resets_received]} resets received, $resets connections reset"
+else
+	not_ok "validation failures and resets counted" \
+		"vf=${delta[validation_failures]} rr=${delta[resets_received]} resets=$resets"
+fi
+expect "no live peer was declared dead (resets_peer_dead)" 0 "${delta[resets_peer_dead]}"
+if [ "${delta[doorbells_received]}" -gt 100 ]; then
+	ok "the storm arrived: ${delta[doorbells_received]} doorbells, ${delta[doorbells_limited]} deferred"
+else
+	not_ok "the storm arrived" "doorbells_received +${delta[doorbells_received]}"
+fi
+
+# ---- afterwards ----
+expect "a fresh connection works" "ok bytes=$((4 << 20))" \
+	"$(run vm1 "'$STREAM' -p 7010 1 4")"
+expect "vm2 answers on the echo port" vm2 "$(run vm1 "'$NC' -q 1 5004 </dev/null")"
+expect "vm1 reloads its module (the region header is intact again)" reloaded \
+	"$(run vm1 "rmmod af_ivshmem && insmod '$MODULE' && echo reloaded")"
+expect "a connection from the reloaded vm1 works" "ok bytes=$((4 << 20))" \
+	"$(run vm1 "'$STREAM' 1 4")"
+out=$(run vm1 dmesg; run vm2 dmesg)
+bad=$(grep -E 'soft lockup|hung task|blocked for more than|BUG:|WARNING:|Oops|general protection|KASAN' <<<"$out" | head -3)
+expect "no oops, lockup or warning in either guest's dmesg" "" "$bad"
+if "$LAB" stop >/dev/null 2>&1; then ok "guest kernel logs are clean"
+else not_ok "guest kernel logs are clean" "see $IVSHMEM_LAB_DIR/vm*/console.log"; fi
+echo "1..$n"
+[ "$failures" -eq 0 ]
