@@ -30,6 +30,7 @@ KSRC = $(shell $(TOP)/tools/build/ksrc.sh)
 
 DEMO := tools/ivshmem-demo/ivshmem-demo
 NC := tools/ivshmem-nc/ivshmem-nc
+KEYS := tools/ivshmem-keys/ivshmem-keys
 IVSS := tools/ivss/ivss
 PRELOAD := tools/ivshmem-run/libivshmem-preload.so
 TESTS := selftests/ivshmem_test selftests/ivshmem_peerd selftests/ivshmem_stream \
@@ -81,7 +82,7 @@ deps:
 module: deps
 	$(MAKE) -C "$(KDIR_OF)" M=$(MODDIR) W=1 modules
 
-tools: deps $(DEMO) $(NC) $(IVSS) $(PRELOAD)
+tools: deps $(DEMO) $(NC) $(IVSS) $(PRELOAD) $(KEYS)
 	$(MAKE) -C tools/ivshmem-server
 
 tools/%: tools/%.c tools/lib/ivshmem.h include/uapi/linux/af_ivshmem.h
