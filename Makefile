@@ -161,6 +161,7 @@ install-modules: module
 install-tools: tools
 	install -D -m 0755 $(SERVER) "$(DESTDIR)$(SBINDIR)/ivshmem-server"
 	install -D -m 0755 $(NC) "$(DESTDIR)$(BINDIR)/ivshmem-nc"
+	install -D -m 0755 $(KEYS) "$(DESTDIR)$(BINDIR)/ivshmem-keys"
 	install -D -m 0755 $(IVSS) "$(DESTDIR)$(BINDIR)/ivss"
 	install -D -m 0755 $(DEMO) "$(DESTDIR)$(BINDIR)/ivshmem-demo"
 	install -D -m 0644 $(PRELOAD) "$(DESTDIR)$(PRELOAD_DIR)/libivshmem-preload.so"
@@ -184,6 +185,7 @@ uninstall:
 	rm -f "$(DESTDIR)$(SBINDIR)/ivshmem-server" \
 		"$(DESTDIR)$(BINDIR)/ivshmem-nc" "$(DESTDIR)$(BINDIR)/ivshmem-demo" \
 		"$(DESTDIR)$(BINDIR)/ivss" "$(DESTDIR)$(BINDIR)/ivshmem-run" \
+		"$(DESTDIR)$(BINDIR)/ivshmem-keys" \
 		"$(DESTDIR)$(PRELOAD_DIR)/libivshmem-preload.so" \
 		"$(DESTDIR)$(INCLUDEDIR)/linux/af_ivshmem.h" \
 		"$(DESTDIR)$(INCLUDEDIR)/linux/ivshmem_diag.h" \

@@ -17,7 +17,9 @@
 # and a dead lock holder (selftests/rebalance.sh); iperf3, sockperf and
 # socat under ivshmem-run (selftests/ivshmem_run.sh); diagnostics: ivss,
 # sock_diag, the fabric view
-# and tracepoints (selftests/diag.sh); make install and DKMS
+# and tracepoints (selftests/diag.sh); encryption, key exchange and
+# attacks on the rings from the host (selftests/security.sh); make
+# install and DKMS
 # (selftests/dkms.sh); the
 # make run demo.
 set -uo pipefail
@@ -260,6 +262,10 @@ tap_run "ivshmem-run" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-run" \
 
 echo "# guests: diagnostics (ivss, sock_diag, fabric view, tracepoints)"
 tap_run "diag" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-diag" "$TOP/selftests/diag.sh"
+
+echo "# guests: encryption, key exchange, attacks on the rings from the host"
+tap_run "security" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-security" \
+	"$TOP/selftests/security.sh"
 
 echo "# installation: make install, DKMS install and removal in a guest"
 tap_run "dkms" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-dkms" "$TOP/selftests/dkms.sh"
