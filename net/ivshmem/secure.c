@@ -184,10 +184,10 @@ static struct crypto_aead *ivshm_sec_aead(const u8 *key, u8 label,
 	struct crypto_aead *tfm;
 	int err;
 
-	/* Synchronous implementations only: records are sealed in place
-	 * under the socket lock.
+	/* Any implementation, the fastest first (with AES-NI: the SIMD
+	 * one, which may complete asynchronously: ivshm_sec_crypt() waits).
 	 */
-	tfm = crypto_alloc_aead(IVSHM_SEC_AEAD, 0, CRYPTO_ALG_ASYNC);
+	tfm = crypto_alloc_aead(IVSHM_SEC_AEAD, 0, 0);
 	if (IS_ERR(tfm))
 		return tfm;
 	err = ivshm_sec_mac(key, label, t, k) ?:
@@ -259,7 +259,8 @@ static int ivshm_sec_crypt(struct aead_request *req, u64 seq, u8 *buf,
 	put_unaligned_le64(seq, iv + IVSHM_SEC_IV - sizeof(u64));
 	sg_init_one(&sg, buf, sizeof(struct ivshm_record) + len +
 			      IVSHM_SEC_TAG);
-	aead_request_set_callback(req, 0, crypto_req_done, &wait);
+	aead_request_set_callback(req, CRYPTO_TFM_REQ_MAY_SLEEP |
+				  CRYPTO_TFM_REQ_MAY_BACKLOG, crypto_req_done, &wait);
 	aead_request_set_ad(req, sizeof(struct ivshm_record));
 	aead_request_set_crypt(req, &sg, &sg, seal ? len : len + IVSHM_SEC_TAG,
 			       iv);
