@@ -2675,6 +2675,33 @@ static s64 ivshm_sec_inq(struct ivshm_sock *vsk)
 	return bytes;
 }
 
+/* SIOCOUTQ on a protected stream: the payload of our records the peer
+ * has not taken out of the ring yet (it may hold more in its buffer).
+ * Walks our own headers from the peer's tail; informational, so a tail
+ * off a record boundary only gives a wrong (bounded) count.
+ */
+static s64 ivshm_sec_outq(struct ivshm_sock *vsk)
+{
+	struct ivshm_record rec;
+	void *base = vsk->dev->shm + vsk->tx.offset;
+	u64 pos = ivshm_rd64(&ivshm_tx_chan(vsk)->tail);
+	s64 bytes = 0;
+	u32 len;
+
+	if (pos > vsk->tx.pos || vsk->tx.pos - pos > vsk->tx.size)
+		return 0;
+	while (vsk->tx.pos - pos >= IVSHM_SEC_OVERHEAD) {
+		memcpy(&rec, base + ivshm_ring_off(&vsk->tx, pos), sizeof(rec));
+		len = le32_to_cpu(rec.len);
+		if (len > IVSHM_SEC_PAYLOAD_MAX ||
+		    ivshm_sec_rec_bytes(len) > vsk->tx.pos - pos)
+			break;
+		bytes += len;
+		pos += ivshm_sec_rec_bytes(len);
+	}
+	return bytes;
+}
+
 static int ivshm_stream_recvmsg(struct socket *sock, struct msghdr *msg,
 				size_t len, int flags)
 {
@@ -3137,7 +3164,9 @@ static int ivshm_ioctl(struct socket *sock, unsigned int cmd,
 			return -EINVAL;
 		}
 		if (sk->sk_state == TCP_ESTABLISHED && vsk->dev) {
-			if (cmd == SIOCOUTQ)
+			if (cmd == SIOCOUTQ && vsk->sec)
+				n = vsk->tx.size - ivshm_sec_outq(vsk);
+			else if (cmd == SIOCOUTQ)
 				n = ivshm_ring_room(vsk->dev, &vsk->tx);
 			else if (sk->sk_type == SOCK_SEQPACKET)
 				n = ivshm_seqpacket_inq(vsk);
