@@ -89,6 +89,24 @@ struct sockaddr_ivshmem {
  */
 #define IVSHMEM_PEER_INFO		2
 
+/**
+ * struct ivshmem_peer_info - the other end of a connection
+ * @peer: the peer's id on the region (its VM)
+ * @pid: pid, in the peer's guest, of the process that created the peer
+ *	socket (for an accepted socket, the process that created the
+ *	listener); as the peer's kernel published it
+ * @port: the peer's port
+ * @region: the region index the connection runs over
+ * @reserved: zero
+ */
+struct ivshmem_peer_info {
+	__u32 peer;
+	__u32 pid;
+	__u32 port;
+	__u16 region;
+	__u16 reserved;
+};
+
 /* int, IVSHMEM_SECURITY_*: whether the connection must be encrypted and
  * authenticated.  Set before connect() or listen() (EISCONN after); a
  * listener passes it on to accepted sockets.  Default: the module
@@ -107,24 +125,6 @@ struct sockaddr_ivshmem {
  * else 0 (ENOTCONN while not connected).
  */
 #define IVSHMEM_PROTECTED		9
-
-/**
- * struct ivshmem_peer_info - the other end of a connection
- * @peer: the peer's id on the region (its VM)
- * @pid: pid, in the peer's guest, of the process that created the peer
- *	socket (for an accepted socket, the process that created the
- *	listener); as the peer's kernel published it
- * @port: the peer's port
- * @region: the region index the connection runs over
- * @reserved: zero
- */
-struct ivshmem_peer_info {
-	__u32 peer;
-	__u32 pid;
-	__u32 port;
-	__u16 region;
-	__u16 reserved;
-};
 
 /*
  * ioctl on any AF_IVSHMEM socket: the local peer id on the region the
