@@ -31,6 +31,7 @@ KSRC = $(shell $(TOP)/tools/build/ksrc.sh)
 
 DEMO := tools/ivshmem-demo/ivshmem-demo
 NC := tools/ivshmem-nc/ivshmem-nc
+KEYS := tools/ivshmem-keys/ivshmem-keys
 IVSS := tools/ivss/ivss
 HOSTILE := tools/ivshmem-hostile/ivshmem-hostile
 PRELOAD := tools/ivshmem-run/libivshmem-preload.so
@@ -85,7 +86,7 @@ deps:
 module: deps
 	$(MAKE) -C "$(KDIR_OF)" M=$(MODDIR) W=1 modules
 
-tools: deps $(DEMO) $(NC) $(IVSS) $(PRELOAD) $(PERF) $(HOSTILE)
+tools: deps $(DEMO) $(NC) $(IVSS) $(PRELOAD) $(PERF) $(HOSTILE) $(KEYS)
 	$(MAKE) -C tools/ivshmem-server
 
 tools/%: tools/%.c tools/lib/ivshmem.h include/uapi/linux/af_ivshmem.h
@@ -177,6 +178,7 @@ install-modules: module
 install-tools: tools
 	install -D -m 0755 $(SERVER) "$(DESTDIR)$(SBINDIR)/ivshmem-server"
 	install -D -m 0755 $(NC) "$(DESTDIR)$(BINDIR)/ivshmem-nc"
+	install -D -m 0755 $(KEYS) "$(DESTDIR)$(BINDIR)/ivshmem-keys"
 	install -D -m 0755 $(IVSS) "$(DESTDIR)$(BINDIR)/ivss"
 	install -D -m 0755 $(DEMO) "$(DESTDIR)$(BINDIR)/ivshmem-demo"
 	install -D -m 0755 $(PERF) "$(DESTDIR)$(BINDIR)/ivshmem-perf"
@@ -202,6 +204,7 @@ uninstall:
 		"$(DESTDIR)$(BINDIR)/ivshmem-nc" "$(DESTDIR)$(BINDIR)/ivshmem-demo" \
 		"$(DESTDIR)$(BINDIR)/ivss" "$(DESTDIR)$(BINDIR)/ivshmem-run" \
 		"$(DESTDIR)$(BINDIR)/ivshmem-perf" \
+		"$(DESTDIR)$(BINDIR)/ivshmem-keys" \
 		"$(DESTDIR)$(PRELOAD_DIR)/libivshmem-preload.so" \
 		"$(DESTDIR)$(INCLUDEDIR)/linux/af_ivshmem.h" \
 		"$(DESTDIR)$(INCLUDEDIR)/linux/ivshmem_diag.h" \

@@ -33,6 +33,7 @@ trap 'rm -rf "$TMP"' EXIT
 expected="lib/modules/$KREL/extra/af_ivshmem.ko
 lib/modules/$KREL/extra/af_ivshmem_diag.ko
 usr/local/bin/ivshmem-demo
+usr/local/bin/ivshmem-keys
 usr/local/bin/ivshmem-nc
 usr/local/bin/ivshmem-perf
 usr/local/bin/ivshmem-run

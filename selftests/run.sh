@@ -20,7 +20,9 @@
 # selftests/bench_report.sh); diagnostics: ivss,
 # sock_diag, the fabric view
 # and tracepoints (selftests/diag.sh); a hostile peer scribbling over
-# the region (selftests/hostile.sh); make install and DKMS
+# the region (selftests/hostile.sh); encryption, key exchange and
+# attacks on the rings from the host (selftests/security.sh); make
+# install and DKMS
 # (selftests/dkms.sh); the
 # make run demo.
 set -uo pipefail
@@ -273,6 +275,10 @@ tap_run "hostile" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-hostile" \
 
 echo "# guests: diagnostics (ivss, sock_diag, fabric view, tracepoints)"
 tap_run "diag" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-diag" "$TOP/selftests/diag.sh"
+
+echo "# guests: encryption, key exchange, attacks on the rings from the host"
+tap_run "security" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-security" \
+	"$TOP/selftests/security.sh"
 
 echo "# installation: make install, DKMS install and removal in a guest"
 tap_run "dkms" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-dkms" "$TOP/selftests/dkms.sh"

@@ -52,6 +52,7 @@ struct ivshm_stats {
 	atomic64_t channels_shrunk;
 	atomic64_t resizes_aborted;
 	atomic64_t doorbells_limited;
+	atomic64_t auth_failures;
 };
 
 /**

@@ -89,6 +89,7 @@ static const struct {
 	IVSHM_FABRIC_STAT(CHANNELS_SHRUNK, channels_shrunk),
 	IVSHM_FABRIC_STAT(RESIZES_ABORTED, resizes_aborted),
 	IVSHM_FABRIC_STAT(DOORBELLS_LIMITED, doorbells_limited),
+	IVSHM_FABRIC_STAT(AUTH_FAILURES, auth_failures),
 #undef IVSHM_FABRIC_STAT
 };
 

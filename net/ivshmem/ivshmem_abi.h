@@ -131,7 +131,15 @@ enum ivshm_receiver_state {
 	IVSHM_RECV_REFUSED = 2,		/* no listener; receiver is done */
 	IVSHM_RECV_RELEASED = 3,	/* receiver is done with the channel */
 	IVSHM_RECV_NOBUFS = 4,		/* refused: no room for a reply channel */
+	IVSHM_RECV_DENIED = 5,		/* refused: security policy or no key */
 };
+
+/* In channel.sock_type, beside the type: the connection is protected
+ * (see "Encryption and key exchange" in af_ivshmem.rst): both rings
+ * start with handshake bytes, then carry sealed records.
+ */
+#define IVSHM_SOCK_F_SECURE	0x100
+#define IVSHM_SOCK_TYPE_MASK	0xff
 
 /**
  * struct ivshm_channel - one direction of one connection
@@ -150,7 +158,8 @@ enum ivshm_receiver_state {
  * @buff_size: ring size in bytes, a multiple of the block size
  * @src_port: sender's port
  * @dst_port: receiver's port
- * @sock_type: SOCK_STREAM, SOCK_SEQPACKET or SOCK_DGRAM
+ * @sock_type: SOCK_STREAM, SOCK_SEQPACKET or SOCK_DGRAM, with
+ *	%IVSHM_SOCK_F_SECURE for a protected connection
  * @send_waiting: non-zero while the sender waits for ring space
  * @peer_channel: for a reply channel, the request channel's index
  * @peer_generation: and its generation

@@ -445,6 +445,7 @@ IVSHM_STAT_ATTR(channels_grown);
 IVSHM_STAT_ATTR(channels_shrunk);
 IVSHM_STAT_ATTR(resizes_aborted);
 IVSHM_STAT_ATTR(doorbells_limited);
+IVSHM_STAT_ATTR(auth_failures);
 
 static struct attribute *ivshm_stats_attrs[] = {
 	&ivshm_stat_doorbells_sent.attr.attr,
@@ -471,6 +472,7 @@ static struct attribute *ivshm_stats_attrs[] = {
 	&ivshm_stat_channels_shrunk.attr.attr,
 	&ivshm_stat_resizes_aborted.attr.attr,
 	&ivshm_stat_doorbells_limited.attr.attr,
+	&ivshm_stat_auth_failures.attr.attr,
 	NULL
 };
 

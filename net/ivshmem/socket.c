@@ -9,6 +9,7 @@
  * per-device event work (pci.c) answers connection requests and wakes
  * sockets whose channels changed.
  */
+#include <crypto/algapi.h>
 #include <linux/cred.h>
 #include <linux/hash.h>
 #include <linux/module.h>
@@ -24,6 +25,7 @@
 #include <uapi/linux/ivshmem_diag.h>
 
 #include "af_ivshmem.h"
+#include "secure.h"
 
 #ifdef AF_IVSHMEM
 /* In-tree: the kernel has a number of its own for us. */
@@ -92,6 +94,45 @@ MODULE_PARM_DESC(channel_max_size, "largest size a channel grows to (0: only the
 module_param(idle_shrink_ms, uint, 0644);
 MODULE_PARM_DESC(idle_shrink_ms, "a channel with no traffic this long shrinks to channel_min_size");
 
+/* Security: see "Encryption and key exchange" in af_ivshmem.rst. */
+static const char * const ivshm_policy_names[] = {
+	[IVSHMEM_SECURITY_OFF] = "off",
+	[IVSHMEM_SECURITY_PREFER] = "prefer",
+	[IVSHMEM_SECURITY_REQUIRE] = "require",
+};
+
+static int security = IVSHMEM_SECURITY_PREFER;
+
+static int ivshm_set_security(const char *val, const struct kernel_param *kp)
+{
+	int i = sysfs_match_string(ivshm_policy_names, val);
+
+	if (i < 0)
+		return i;
+	WRITE_ONCE(security, i);
+	return 0;
+}
+
+static int ivshm_get_security(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%s\n", ivshm_policy_names[READ_ONCE(security)]);
+}
+
+static const struct kernel_param_ops ivshm_security_ops = {
+	.set = ivshm_set_security,
+	.get = ivshm_get_security,
+};
+
+module_param_cb(security, &ivshm_security_ops, NULL, 0644);
+MODULE_PARM_DESC(security, "default connection security: off, prefer (protected when a key for the peer is loaded, and then required) or require");
+
+static int test_claim_peer = -1;
+module_param(test_claim_peer, int, 0644);
+MODULE_PARM_DESC(test_claim_peer, "TEST ONLY: connection requests claim to come from this peer id (-1: our own)");
+
+/* The kernel's crypto modules, for modprobe (insmod users load them). */
+MODULE_SOFTDEP("pre: gcm ghash-generic ctr");
+
 /* channel_min_size in whole blocks, at least one. */
 static u32 ivshm_min_channel(void)
 {
@@ -147,6 +188,14 @@ static u32 ivshm_min_channel(void)
  * @tx_full: times a sender found @tx full since the last rebalance
  * @rebal_pos: @tx.pos at the last rebalance
  * @tx_active: jiffies when the rebalancer last saw @tx.pos move
+ * @sec_policy: IVSHMEM_SECURITY
+ * @sec: the session of a protected connection, else NULL
+ * @sec_wanted: connector: this connection is to be protected
+ * @sec_key: connector, while connecting protected: the pairwise key
+ * @sec_nonce: connector, while connecting protected: our nonce
+ * @sec_listener: acceptor, while the connector's proof has not come
+ *	(TCP_SYN_RECV, on the listener's @sec_pending): the listener, held
+ * @sec_pending: listener: children whose handshake is not done
  */
 struct ivshm_sock {
 	struct sock sk;
@@ -187,6 +236,13 @@ struct ivshm_sock {
 	u32 tx_full;
 	u64 rebal_pos;
 	unsigned long tx_active;
+	u8 sec_policy;
+	bool sec_wanted;
+	struct ivshm_sec *sec;
+	u8 sec_key[IVSHMEM_KEY_LEN];
+	u8 sec_nonce[IVSHM_SEC_NONCE];
+	struct sock *sec_listener;
+	struct list_head sec_pending;
 };
 
 static inline struct ivshm_sock *ivshm_sk(struct sock *sk)
@@ -397,7 +453,7 @@ static void ivshm_disconnect(struct ivshm_sock *vsk, u32 send_state)
 	if (vsk->resize.size)
 		ivshm_chan_unreserve(dev, &vsk->resize);
 	trace_ivshmem_close(vsk, send_state);
-	if (sk->sk_state == TCP_ESTABLISHED) {
+	if (sk->sk_state == TCP_ESTABLISHED || sk->sk_state == TCP_SYN_RECV) {
 		/* Released before EOF: a reader that sees EOF sees both. */
 		ivshm_wr32(&ivshm_rx_chan(vsk)->receiver_state,
 			   IVSHM_RECV_RELEASED);
@@ -647,6 +703,30 @@ static void ivshm_want_space(struct ivshm_sock *vsk, bool want)
 	smp_mb();	/* flag before the recheck of tail */
 }
 
+/* Copies @len bytes out of the rx ring at @pos into @buf. */
+static void ivshm_ring_copy_out(struct ivshm_sock *vsk, u64 pos, void *buf,
+				u32 len)
+{
+	void *base = vsk->dev->shm + vsk->rx.offset;
+	u32 off = ivshm_ring_off(&vsk->rx, pos);
+	u32 first = min_t(u32, len, vsk->rx.size - off);
+
+	memcpy(buf, base + off, first);
+	memcpy(buf + first, base, len - first);
+}
+
+/* Copies @len bytes from @buf into the tx ring at @pos. */
+static void ivshm_ring_copy_in(struct ivshm_sock *vsk, u64 pos,
+			       const void *buf, u32 len)
+{
+	void *base = vsk->dev->shm + vsk->tx.offset;
+	u32 off = ivshm_ring_off(&vsk->tx, pos);
+	u32 first = min_t(u32, len, vsk->tx.size - off);
+
+	memcpy(base + off, buf, first);
+	memcpy(base, buf + first, len - first);
+}
+
 /* ---- connection setup ---- */
 
 static void ivshm_set_established(struct ivshm_sock *vsk)
@@ -670,6 +750,14 @@ static void ivshm_set_established(struct ivshm_sock *vsk)
 	vsk->seen_state = 0;
 }
 
+/* The peer id our connection requests carry (test_claim_peer: another). */
+static u32 ivshm_claimed_self(struct ivshm_dev *dev)
+{
+	int claim = READ_ONCE(test_claim_peer);
+
+	return claim >= 0 && claim < IVSHM_MAX_PEERS ? claim : dev->self;
+}
+
 /* Checks that the reply channel named by the peer really is the way back
  * for our request: allocated by the peer, to us, pointing at our request,
  * with sane geometry.  Fills @vsk->rx on success.
@@ -690,7 +778,7 @@ static bool ivshm_accept_reply(struct ivshm_sock *vsk, u32 index, u32 gen)
 	off = ivshm_rd32(&ch->buff_offset);
 	size = ivshm_rd32(&ch->buff_size);
 	if (ivshm_rd16(&ch->sender_vm) != vsk->peer ||
-	    ivshm_rd16(&ch->receiver_vm) != dev->self ||
+	    ivshm_rd16(&ch->receiver_vm) != ivshm_claimed_self(dev) ||
 	    ivshm_rd32(&ch->peer_channel) != vsk->tx.index ||
 	    ivshm_rd32(&ch->peer_generation) != vsk->tx.generation ||
 	    ivshm_rd32(&ch->src_port) != vsk->remote.sivshm_port ||
@@ -712,7 +800,8 @@ static void ivshm_connect_fail(struct ivshm_sock *vsk, int err)
 	struct ivshm_dev *dev = vsk->dev;
 
 	trace_ivshmem_connect_done(vsk, -err);
-	if (err == ECONNREFUSED || err == ENOBUFS) {
+	memzero_explicit(vsk->sec_key, sizeof(vsk->sec_key));
+	if (err == ECONNREFUSED || err == ENOBUFS || err == EACCES) {
 		/* A refusal is the receiver's last word: free at once. */
 		ivshm_chan_free(dev, vsk->tx.index, vsk->tx.generation);
 		ivshm_detach_dev(vsk);
@@ -722,6 +811,243 @@ static void ivshm_connect_fail(struct ivshm_sock *vsk, int err)
 	/* As TCP: poll() then says IN|RDHUP|ERR|HUP|OUT. */
 	vsk->sk.sk_shutdown = SHUTDOWN_MASK;
 	ivshm_set_closed(&vsk->sk, err);
+}
+
+/* ---- protected connections (secure.c has the cryptography) ---- */
+
+/* Whether a connection of @vsk to @peer on @dev is protected: 1 yes (the
+ * key is in @vsk->sec_key), 0 no, or a negative errno when the policy
+ * forbids it.
+ */
+static int ivshm_sec_decide(struct ivshm_sock *vsk, struct ivshm_dev *dev,
+			    u32 peer)
+{
+	bool require = vsk->sec_policy == IVSHMEM_SECURITY_REQUIRE;
+
+	if (vsk->sec_policy == IVSHMEM_SECURITY_OFF)
+		return 0;
+	if (vsk->sk.sk_type != SOCK_STREAM)
+		return require ? -EPROTONOSUPPORT : 0;
+	if (ivshm_sec_key(dev->index, peer, vsk->sec_key))
+		return 1;
+	return require ? -ENOKEY : 0;
+}
+
+/* Fills the transcript both sides build of a handshake. */
+static void ivshm_sec_transcript(struct ivshm_sec_transcript *t,
+				 u32 connector, u32 acceptor, u32 cport,
+				 u32 aport, const struct ivshm_ring *req,
+				 const struct ivshm_ring *reply,
+				 const u8 *nonce_c, const u8 *nonce_a)
+{
+	BUILD_BUG_ON(sizeof(IVSHM_SEC_LABEL) != sizeof(t->label));
+	memset(t, 0, sizeof(*t));
+	memcpy(t->label, IVSHM_SEC_LABEL, sizeof(t->label));
+	t->connector = cpu_to_le16(connector);
+	t->acceptor = cpu_to_le16(acceptor);
+	t->type = cpu_to_le16(SOCK_STREAM);
+	t->connector_port = cpu_to_le32(cport);
+	t->acceptor_port = cpu_to_le32(aport);
+	t->req_index = cpu_to_le32(req->index);
+	t->req_gen = cpu_to_le32(req->generation);
+	t->reply_index = cpu_to_le32(reply->index);
+	t->reply_gen = cpu_to_le32(reply->generation);
+	memcpy(t->nonce_c, nonce_c, IVSHM_SEC_NONCE);
+	memcpy(t->nonce_a, nonce_a, IVSHM_SEC_NONCE);
+}
+
+/* Connector: writes our nonce at the start of the request's ring. */
+static void ivshm_sec_hello(struct ivshm_sock *vsk)
+{
+	get_random_bytes(vsk->sec_nonce, sizeof(vsk->sec_nonce));
+	ivshm_ring_copy_in(vsk, 0, vsk->sec_nonce, IVSHM_SEC_NONCE);
+	vsk->tx.pos = IVSHM_SEC_NONCE;
+	smp_wmb();	/* the nonce before head */
+	ivshm_wr64(&ivshm_tx_chan(vsk)->head, vsk->tx.pos);
+}
+
+/* Connector, the reply channel accepted: checks the acceptor's nonce and
+ * MAC at the start of the reply ring, answers with our MAC and starts the
+ * session.  Returns 0, or fails the connect and returns its errno.
+ */
+static int ivshm_sec_connected(struct ivshm_sock *vsk)
+{
+	struct ivshm_channel *rx = ivshm_rx_chan(vsk);
+	struct ivshm_dev *dev = vsk->dev;
+	u8 hello[IVSHM_SEC_HS_BYTES], mac[IVSHM_SEC_MAC];
+	struct ivshm_sec_transcript t;
+	struct ivshm_sec *sec;
+	int err = -EKEYREJECTED;
+	bool flagged;
+	u64 head;
+
+	flagged = ivshm_rd16(&rx->sock_type) & IVSHM_SOCK_F_SECURE;
+	if (!vsk->sec_wanted && !flagged)
+		return 0;
+	if (!vsk->sec_wanted || !flagged)
+		goto fail;	/* a downgrade, or a reply we did not ask for */
+	head = ivshm_rd64(&rx->head);
+	smp_rmb();	/* head before the bytes it covers */
+	if (head != IVSHM_SEC_HS_BYTES)
+		goto fail;
+	ivshm_ring_copy_out(vsk, 0, hello, sizeof(hello));
+	ivshm_sec_transcript(&t, ivshm_claimed_self(dev), vsk->peer,
+			     vsk->local.sivshm_port, vsk->remote.sivshm_port,
+			     &vsk->tx, &vsk->rx, vsk->sec_nonce, hello);
+	if (ivshm_sec_mac(vsk->sec_key, 'A', &t, mac) ||
+	    crypto_memneq(mac, hello + IVSHM_SEC_NONCE, IVSHM_SEC_MAC))
+		goto fail;
+	sec = ivshm_sec_start(vsk->sec_key, &t, true);
+	if (IS_ERR(sec)) {
+		err = PTR_ERR(sec);
+		goto fail;
+	}
+	err = ivshm_sec_mac(vsk->sec_key, 'C', &t, mac);
+	if (err) {
+		ivshm_sec_free(sec);
+		goto fail;
+	}
+	memzero_explicit(vsk->sec_key, sizeof(vsk->sec_key));
+	vsk->sec = sec;
+	ivshm_ring_copy_in(vsk, vsk->tx.pos, mac, IVSHM_SEC_MAC);
+	smp_wmb();	/* our MAC before head */
+	vsk->tx.pos += IVSHM_SEC_MAC;
+	ivshm_wr64(&ivshm_tx_chan(vsk)->head, vsk->tx.pos);
+	vsk->rx.pos = IVSHM_SEC_HS_BYTES;
+	smp_mb();	/* the acceptor's bytes read before tail */
+	ivshm_wr64(&rx->tail, vsk->rx.pos);
+	ivshm_ring_doorbell(dev, vsk->peer);
+	return 0;
+fail:
+	if (err == -EKEYREJECTED) {
+		atomic64_inc(&dev->stats.auth_failures);
+		ivshm_note_bad(dev, "handshake", vsk->rx.index);
+	}
+	/* The reply channel was checked: release it, then give up. */
+	ivshm_wr32(&rx->receiver_state, IVSHM_RECV_RELEASED);
+	smp_wmb();	/* release before our reset */
+	ivshm_connect_fail(vsk, -err);
+	return err;
+}
+
+/* Acceptor, answering a protected request: reads the connector's nonce,
+ * writes ours and our MAC at the start of the reply ring, and starts the
+ * session; the connector's MAC is still to come.  Returns 0 or a
+ * negative errno (the request is then refused).
+ */
+static int ivshm_sec_accepting(struct ivshm_sock *child,
+			       struct ivshm_channel *req, const u8 *key)
+{
+	u8 hello[IVSHM_SEC_HS_BYTES], nonce_c[IVSHM_SEC_NONCE];
+	struct ivshm_sec_transcript t;
+	struct ivshm_sec *sec;
+	u64 head;
+	int err;
+
+	head = ivshm_rd64(&req->head);
+	smp_rmb();	/* head before the nonce */
+	if (head != IVSHM_SEC_NONCE) {
+		ivshm_note_bad(child->dev, "handshake", child->rx.index);
+		return -ECONNREFUSED;
+	}
+	ivshm_ring_copy_out(child, 0, nonce_c, sizeof(nonce_c));
+	get_random_bytes(hello, IVSHM_SEC_NONCE);
+	ivshm_sec_transcript(&t, child->peer, child->dev->self,
+			     child->remote.sivshm_port,
+			     child->local.sivshm_port, &child->rx, &child->tx,
+			     nonce_c, hello);
+	sec = ivshm_sec_start(key, &t, false);
+	if (IS_ERR(sec))
+		return PTR_ERR(sec);
+	err = ivshm_sec_mac(key, 'A', &t, hello + IVSHM_SEC_NONCE) ?:
+	      ivshm_sec_mac(key, 'C', &t, sec->expect_mac);
+	if (err) {
+		ivshm_sec_free(sec);
+		return err;
+	}
+	child->sec = sec;
+	ivshm_ring_copy_in(child, 0, hello, sizeof(hello));
+	child->tx.pos = IVSHM_SEC_HS_BYTES;
+	smp_wmb();	/* our bytes before head */
+	ivshm_wr64(&ivshm_tx_chan(child)->head, child->tx.pos);
+	child->rx.pos = IVSHM_SEC_NONCE;
+	smp_mb();	/* the nonce read before tail */
+	ivshm_wr64(&req->tail, child->rx.pos);
+	return 0;
+}
+
+/* Acceptor: the connector's MAC came (or the handshake failed).  Under
+ * the listener's lock and the child's.  The child leaves the listener's
+ * pending list, for its accept queue or for good.
+ */
+static void ivshm_sec_pending_done(struct ivshm_sock *child,
+				   struct sock *listener)
+{
+	struct ivshm_dev *dev = child->dev;
+	struct sock *sk = &child->sk;
+	u8 mac[IVSHM_SEC_MAC];
+	s64 avail;
+	int err = 0;
+
+	avail = ivshm_rx_avail(child);
+	if (avail < 0 || ivshm_rx_state(child) == IVSHM_SEND_RESET ||
+	    !ivshm_peer_alive(dev, child->peer, child->peer_epoch)) {
+		err = ECONNRESET;
+	} else if (avail >= IVSHM_SEC_MAC) {
+		ivshm_ring_copy_out(child, child->rx.pos, mac, sizeof(mac));
+		if (crypto_memneq(mac, child->sec->expect_mac, sizeof(mac))) {
+			atomic64_inc(&dev->stats.auth_failures);
+			ivshm_note_bad(dev, "handshake", child->rx.index);
+			err = EKEYREJECTED;
+		}
+	} else if (time_after(jiffies, child->connect_deadline)) {
+		err = ETIMEDOUT;
+	} else {
+		return;		/* not yet */
+	}
+	list_del_init(&child->accept_node);
+	child->sec_listener = NULL;
+	sock_put(listener);	/* the child's; the caller holds another */
+	if (!err && (listener->sk_state != TCP_LISTEN ||
+		     sk_acceptq_is_full(listener)))
+		err = ECONNREFUSED;
+	if (err) {
+		ivshm_disconnect(child, IVSHM_SEND_RESET);
+		ivshm_set_closed(sk, err);
+		sock_put(sk);	/* the pending list's; the caller holds one */
+		return;
+	}
+	child->rx.pos += IVSHM_SEC_MAC;
+	smp_mb();	/* the MAC read before tail */
+	ivshm_wr64(&ivshm_rx_chan(child)->tail, child->rx.pos);
+	ivshm_set_established(child);
+	trace_ivshmem_accept(child);
+	list_add_tail(&child->accept_node, &ivshm_sk(listener)->accept_queue);
+	sk_acceptq_added(listener);
+	listener->sk_data_ready(listener);
+}
+
+/* Event work: a child in the handshake (TCP_SYN_RECV). */
+static void ivshm_sec_pending_check(struct ivshm_sock *child,
+				    struct ivshm_dev *dev)
+{
+	struct sock *sk = &child->sk, *listener;
+
+	lock_sock(sk);
+	listener = child->sec_listener;
+	if (listener)
+		sock_hold(listener);
+	release_sock(sk);
+	if (!listener)
+		return;
+	lock_sock(listener);
+	lock_sock_nested(sk, SINGLE_DEPTH_NESTING);
+	if (child->sec_listener == listener && child->dev == dev &&
+	    sk->sk_state == TCP_SYN_RECV)
+		ivshm_sec_pending_done(child, listener);
+	release_sock(sk);
+	release_sock(listener);
+	sock_put(listener);
 }
 
 /* Looks at the answer to our connection request.  Under lock_sock(). */
@@ -745,6 +1071,8 @@ static void ivshm_connect_check(struct ivshm_sock *vsk)
 			ivshm_connect_fail(vsk, ECONNRESET);
 			return;
 		}
+		if (ivshm_sec_connected(vsk))
+			return;
 		ivshm_set_tx_state(vsk, IVSHM_SEND_OPEN);
 		ivshm_set_established(vsk);
 		trace_ivshmem_connect_done(vsk, 0);
@@ -755,6 +1083,9 @@ static void ivshm_connect_check(struct ivshm_sock *vsk)
 		return;
 	case IVSHM_RECV_NOBUFS:
 		ivshm_connect_fail(vsk, ENOBUFS);
+		return;
+	case IVSHM_RECV_DENIED:
+		ivshm_connect_fail(vsk, EACCES);
 		return;
 	case IVSHM_RECV_NONE:
 		if (time_after(jiffies, vsk->connect_deadline))
@@ -777,6 +1108,8 @@ static void ivshm_sk_destruct(struct sock *sk)
 	spin_unlock_bh(&ivshm_all_lock);
 	skb_queue_purge(&sk->sk_receive_queue);
 	kfree(vsk->zombie);
+	ivshm_sec_free(vsk->sec);
+	memzero_explicit(vsk->sec_key, sizeof(vsk->sec_key));
 }
 
 static void ivshm_init_addr(struct sockaddr_ivshmem *addr)
@@ -813,6 +1146,8 @@ static struct sock *ivshm_sk_alloc(struct net *net, struct socket *sock,
 	INIT_LIST_HEAD(&vsk->dev_node);
 	INIT_LIST_HEAD(&vsk->accept_queue);
 	INIT_LIST_HEAD(&vsk->accept_node);
+	INIT_LIST_HEAD(&vsk->sec_pending);
+	vsk->sec_policy = READ_ONCE(security);
 	vsk->owner_pid = task_tgid_nr(current);
 	vsk->connect_timeout_ms = connect_timeout_ms;
 	spin_lock_bh(&ivshm_all_lock);
@@ -839,6 +1174,18 @@ static void ivshm_stop_listening(struct ivshm_sock *vsk)
 			if (child->sk.sk_state == TCP_ESTABLISHED)
 				atomic64_inc(&child->dev->stats.resets_sent);
 		}
+		ivshm_disconnect(child, IVSHM_SEND_RESET);
+		child->sk.sk_state = TCP_CLOSE;
+		release_sock(&child->sk);
+		sock_put(&child->sk);
+	}
+	list_for_each_entry_safe(child, tmp, &vsk->sec_pending, accept_node) {
+		list_del_init(&child->accept_node);
+		lock_sock_nested(&child->sk, SINGLE_DEPTH_NESTING);
+		child->sec_listener = NULL;
+		__sock_put(sk);	/* the child's; the caller holds ours */
+		if (child->dev)
+			trace_ivshmem_reset(child, IVSHM_RESET_LOCAL, 0);
 		ivshm_disconnect(child, IVSHM_SEND_RESET);
 		child->sk.sk_state = TCP_CLOSE;
 		release_sock(&child->sk);
@@ -903,7 +1250,7 @@ static void ivshm_close_locked(struct ivshm_sock *vsk)
 	if (sk->sk_state == TCP_ESTABLISHED && vsk->dev) {
 		s64 avail = ivshm_rx_avail(vsk);
 
-		if (avail > 0 ||
+		if (avail > 0 || (vsk->sec && vsk->sec->rx_len) ||
 		    (sock_flag(sk, SOCK_LINGER) && !sk->sk_lingertime)) {
 			how = IVSHM_SEND_RESET;
 			atomic64_inc(&vsk->dev->stats.resets_sent);
@@ -1157,6 +1504,8 @@ static int ivshm_connect(struct socket *sock, struct sockaddr *uaddr,
 	sk->sk_err = 0;
 	sk->sk_shutdown = 0;
 	vsk->reset_err = 0;
+	ivshm_sec_free(vsk->sec);
+	vsk->sec = NULL;
 
 	mutex_lock(&ivshm_devices_mutex);
 	dev = ivshm_dev_get_by_index(addr->sivshm_region);
@@ -1175,6 +1524,13 @@ static int ivshm_connect(struct socket *sock, struct sockaddr *uaddr,
 	mutex_unlock(&ivshm_devices_mutex);
 	if (err)
 		goto out;
+	err = ivshm_sec_decide(vsk, dev, addr->sivshm_peer);
+	if (err < 0) {
+		ivshm_detach_dev(vsk);
+		goto out;
+	}
+	vsk->sec_wanted = err;
+	err = 0;
 
 	err = ivshm_alloc_tx(dev, ivshm_tx_channel_size(sk), &vsk->tx);
 	if (err) {
@@ -1192,7 +1548,12 @@ static int ivshm_connect(struct socket *sock, struct sockaddr *uaddr,
 	ivshm_wr32(&ch->sender_pid, vsk->owner_pid);
 	ivshm_wr32(&ch->src_port, vsk->local.sivshm_port);
 	ivshm_wr32(&ch->dst_port, addr->sivshm_port);
-	ivshm_wr16(&ch->sock_type, sk->sk_type);
+	ivshm_wr16(&ch->sock_type, sk->sk_type |
+		   (vsk->sec_wanted ? IVSHM_SOCK_F_SECURE : 0));
+	if (vsk->sec_wanted)
+		ivshm_sec_hello(vsk);
+	if (ivshm_claimed_self(dev) != dev->self)
+		ivshm_wr16(&ch->sender_vm, ivshm_claimed_self(dev));
 	smp_wmb();	/* the request's fields before its state */
 	ivshm_set_tx_state(vsk, IVSHM_SEND_CONNECTING);
 	trace_ivshmem_connect(vsk);
@@ -1326,6 +1687,7 @@ static void ivshm_inherit(struct ivshm_sock *child, struct ivshm_sock *parent)
 
 	child->owner_pid = parent->owner_pid;
 	child->connect_timeout_ms = parent->connect_timeout_ms;
+	child->sec_policy = parent->sec_policy;
 	sk->sk_userlocks = psk->sk_userlocks;
 	sk->sk_sndbuf = READ_ONCE(psk->sk_sndbuf);
 	sk->sk_rcvbuf = READ_ONCE(psk->sk_rcvbuf);
@@ -1350,8 +1712,9 @@ static void ivshm_inherit(struct ivshm_sock *child, struct ivshm_sock *parent)
  */
 static int ivshm_answer_request(struct ivshm_dev *dev, u32 index, u32 gen,
 				struct ivshm_channel *req, u32 sender,
-				u32 type)
+				u32 type, bool secure)
 {
+	u8 key[IVSHMEM_KEY_LEN];
 	u32 src_port = ivshm_rd32(&req->src_port);
 	u32 dst_port = ivshm_rd32(&req->dst_port);
 	u32 off = ivshm_rd32(&req->buff_offset);
@@ -1360,6 +1723,8 @@ static int ivshm_answer_request(struct ivshm_dev *dev, u32 index, u32 gen,
 	struct ivshm_channel *ch;
 	struct sock *listener, *sk;
 	int err = -ECONNREFUSED, alloc;
+	bool has_key;
+	u8 policy;
 	u64 epoch;
 
 	if (!ivshm_peer_active(dev, sender, &epoch) ||
@@ -1381,6 +1746,17 @@ static int ivshm_answer_request(struct ivshm_dev *dev, u32 index, u32 gen,
 	if (listener->sk_state != TCP_LISTEN || listener->sk_type != type ||
 	    sk_acceptq_is_full(listener))
 		goto refuse;
+	/* Protected when asked and we have the key; plain only when our
+	 * policy allows it for this peer (a downgrade is refused).
+	 */
+	policy = ivshm_sk(listener)->sec_policy;
+	has_key = type == SOCK_STREAM && ivshm_sec_key(dev->index, sender, key);
+	if (secure ? policy == IVSHMEM_SECURITY_OFF || !has_key :
+	    policy == IVSHMEM_SECURITY_REQUIRE ||
+	    (policy == IVSHMEM_SECURITY_PREFER && has_key)) {
+		err = -EACCES;
+		goto refuse;
+	}
 	sk = ivshm_sk_alloc(sock_net(listener), NULL, listener->sk_type, 0);
 	if (!sk)
 		goto refuse;
@@ -1419,22 +1795,47 @@ static int ivshm_answer_request(struct ivshm_dev *dev, u32 index, u32 gen,
 	ivshm_wr32(&ch->sender_pid, child->owner_pid);
 	ivshm_wr32(&ch->src_port, dst_port);
 	ivshm_wr32(&ch->dst_port, src_port);
-	ivshm_wr16(&ch->sock_type, type);
+	ivshm_wr16(&ch->sock_type, type | (secure ? IVSHM_SOCK_F_SECURE : 0));
 	ivshm_wr32(&ch->peer_channel, index);
 	ivshm_wr32(&ch->peer_generation, gen);
+	if (secure) {
+		alloc = ivshm_sec_accepting(child, req, key);
+		if (alloc) {
+			/* Nobody saw the reply channel: free it now. */
+			ivshm_chan_free(dev, child->tx.index,
+					child->tx.generation);
+			ivshm_detach_dev(child);
+			goto free_child;
+		}
+	}
 	smp_wmb();	/* reply fields before sender_state */
 	ivshm_set_tx_state(child, IVSHM_SEND_OPEN);
-	ivshm_set_established(child);
+	if (secure) {
+		/* accept() sees it once the connector's MAC came. */
+		sk->sk_state = TCP_SYN_RECV;
+		child->connect_deadline = jiffies +
+			msecs_to_jiffies(child->connect_timeout_ms);
+		child->sec_listener = listener;
+		sock_hold(listener);
+		list_add_tail(&child->accept_node,
+			      &ivshm_sk(listener)->sec_pending);
+	} else {
+		ivshm_set_established(child);
+	}
 	ivshm_publish_answer(dev, req, sender, IVSHM_RECV_ACCEPTED,
 			     child->tx.index, child->tx.generation);
-	trace_ivshmem_accept(child);
-
-	list_add_tail(&child->accept_node, &ivshm_sk(listener)->accept_queue);
-	sk_acceptq_added(listener);
+	if (!secure) {
+		trace_ivshmem_accept(child);
+		list_add_tail(&child->accept_node,
+			      &ivshm_sk(listener)->accept_queue);
+		sk_acceptq_added(listener);
+	}
 	release_sock(sk);
-	listener->sk_data_ready(listener);
+	if (!secure)
+		listener->sk_data_ready(listener);
 	release_sock(listener);
 	sock_put(listener);
+	memzero_explicit(key, sizeof(key));
 	return 0;
 
 free_child:
@@ -1443,6 +1844,7 @@ free_child:
 refuse:
 	release_sock(listener);
 	sock_put(listener);
+	memzero_explicit(key, sizeof(key));
 	return err;
 }
 
@@ -1487,6 +1889,7 @@ static bool ivshm_handle_requests(struct ivshm_dev *dev)
 	for (i = 0; i < IVSHM_MAX_CHANNELS; i++) {
 		struct ivshm_channel *ch = ivshm_chan(dev, i);
 		u32 gen, sstate, sender, type;
+		bool secure;
 
 		if (ivshm_rd32(&ch->alloc_state) != IVSHM_CHAN_ALLOCATED ||
 		    ivshm_rd16(&ch->receiver_vm) != dev->self)
@@ -1505,6 +1908,8 @@ static bool ivshm_handle_requests(struct ivshm_dev *dev)
 		if (ivshm_rd32(&ch->peer_generation))
 			continue;
 		type = ivshm_rd16(&ch->sock_type);
+		secure = type & IVSHM_SOCK_F_SECURE;
+		type &= ~IVSHM_SOCK_F_SECURE;
 		if (sstate == IVSHM_SEND_OPEN ? type != SOCK_DGRAM :
 		    type == SOCK_DGRAM)
 			continue;
@@ -1525,7 +1930,8 @@ static bool ivshm_handle_requests(struct ivshm_dev *dev)
 					     IVSHM_RECV_RELEASED, 0, 0);
 			continue;
 		}
-		err = ivshm_answer_request(dev, i, gen, ch, sender, type);
+		err = ivshm_answer_request(dev, i, gen, ch, sender, type,
+					   secure);
 		if (err == -ETIMEDOUT) {
 			/* The control lock is held hostage: one timeout per
 			 * run, not one per request.  This request and the
@@ -1539,6 +1945,7 @@ static bool ivshm_handle_requests(struct ivshm_dev *dev)
 			atomic64_inc(&dev->stats.connects_refused);
 			ivshm_publish_answer(dev, ch, sender,
 					     err == -ENOBUFS ? IVSHM_RECV_NOBUFS :
+					     err == -EACCES ? IVSHM_RECV_DENIED :
 					     IVSHM_RECV_REFUSED, 0, 0);
 		}
 	}
@@ -1609,7 +2016,10 @@ bool ivshm_dev_events(struct ivshm_dev *dev)
 		struct sock *sk = &vsk->sk;
 
 		list_del(&vsk->scan_node);
-		if (!ivshm_peer_alive(dev, vsk->peer, vsk->peer_epoch) ||
+		if (READ_ONCE(sk->sk_state) == TCP_SYN_RECV) {
+			ivshm_sec_pending_check(vsk, dev);
+		} else if (!ivshm_peer_alive(dev, vsk->peer,
+					     vsk->peer_epoch) ||
 		    (READ_ONCE(sk->sk_state) == TCP_ESTABLISHED &&
 		     ivshm_rd32(&ivshm_chan(dev, vsk->rx.index)->sender_state) ==
 		     IVSHM_SEND_RESET)) {
@@ -1934,6 +2344,42 @@ static void ivshm_send_done(struct ivshm_sock *vsk, struct msghdr *msg,
 		send_sig(SIGPIPE, current, 0);
 }
 
+/* SOCK_STREAM, protected: the bytes a sealed record of @len takes. */
+static u32 ivshm_sec_rec_bytes(u32 len)
+{
+	return IVSHM_SEC_OVERHEAD + round_up(len, IVSHM_REC_ALIGN);
+}
+
+/* Protected send: seals up to @left bytes of @iter as one record (as many
+ * as @space and the record limit allow) and writes it to the ring.
+ * Returns the payload bytes sent, or a negative errno.
+ */
+static ssize_t ivshm_sec_put(struct ivshm_sock *vsk, struct iov_iter *iter,
+			     size_t left, s64 space)
+{
+	struct ivshm_sec *sec = vsk->sec;
+	struct ivshm_record *rec = (struct ivshm_record *)sec->tx_buf;
+	u32 n;
+	int err;
+
+	n = min_t(size_t, left, IVSHM_SEC_PAYLOAD_MAX);
+	n = min_t(u32, n, round_down(space - IVSHM_SEC_OVERHEAD,
+				     IVSHM_REC_ALIGN));
+	if (copy_from_iter(sec->tx_buf + sizeof(*rec), n, iter) != n)
+		return -EFAULT;
+	rec->len = cpu_to_le32(n);
+	rec->flags = 0;
+	err = ivshm_sec_seal(sec, n);
+	if (err) {
+		iov_iter_revert(iter, n);
+		return err;
+	}
+	ivshm_ring_copy_in(vsk, vsk->tx.pos, sec->tx_buf,
+			   sizeof(*rec) + n + IVSHM_SEC_TAG);
+	ivshm_tx_publish(vsk, ivshm_sec_rec_bytes(n), space);
+	return n;
+}
+
 static int ivshm_stream_sendmsg(struct socket *sock, struct msghdr *msg,
 				size_t len)
 {
@@ -1952,10 +2398,22 @@ static int ivshm_stream_sendmsg(struct socket *sock, struct msghdr *msg,
 	timeo = sock_sndtimeo(sk, msg->msg_flags & MSG_DONTWAIT);
 	add_wait_queue(sk_sleep(sk), &wait);
 	while (sent < len) {
-		space = ivshm_tx_wait(vsk, 1, &timeo, &wait);
+		space = ivshm_tx_wait(vsk, vsk->sec ? IVSHM_SEC_OVERHEAD +
+				      IVSHM_REC_ALIGN : 1, &timeo, &wait);
 		if (space < 0) {
 			err = space;
 			break;
+		}
+		if (vsk->sec) {
+			ssize_t put = ivshm_sec_put(vsk, &msg->msg_iter,
+						    len - sent, space);
+
+			if (put < 0) {
+				err = put;
+				break;
+			}
+			sent += put;
+			continue;
 		}
 		n = min_t(size_t, space, len - sent);
 		err = ivshm_ring_write(vsk, vsk->tx.pos, &msg->msg_iter, n);
@@ -2100,6 +2558,178 @@ static int ivshm_recv_check(struct ivshm_sock *vsk)
 	return -ENOTCONN;
 }
 
+/* Protected receive: opens the record at our tail into the session's
+ * buffer.  Returns 0, -ECONNRESET for an impossible header, or -EBADMSG
+ * when the record fails authentication (counted).
+ */
+static int ivshm_sec_pull(struct ivshm_sock *vsk, s64 avail)
+{
+	struct ivshm_sec *sec = vsk->sec;
+	struct ivshm_record *rec = (struct ivshm_record *)sec->rx_buf;
+	u32 len, flags;
+	int err;
+
+	ivshm_ring_get_record(vsk, vsk->rx.pos, &len, &flags);
+	if (flags || len > IVSHM_SEC_PAYLOAD_MAX ||
+	    ivshm_sec_rec_bytes(len) > avail) {
+		ivshm_note_bad(vsk->dev, "record", vsk->rx.index);
+		return -ECONNRESET;
+	}
+	ivshm_ring_copy_out(vsk, vsk->rx.pos, sec->rx_buf,
+			    sizeof(*rec) + len + IVSHM_SEC_TAG);
+	/* The header authenticated is the one validated. */
+	rec->len = cpu_to_le32(len);
+	rec->flags = 0;
+	ivshm_rx_consume(vsk, ivshm_sec_rec_bytes(len));
+	err = ivshm_sec_open(sec, len);
+	if (err) {
+		if (err == -EBADMSG) {
+			atomic64_inc(&vsk->dev->stats.auth_failures);
+			ivshm_note_bad(vsk->dev, "record tag", vsk->rx.index);
+		}
+		return -EBADMSG;
+	}
+	sec->rx_off = sizeof(*rec);
+	sec->rx_len = len;
+	return 0;
+}
+
+/* Protected SOCK_STREAM receive, under lock_sock() with @wait added:
+ * plaintext is served from the last record opened; the next record is
+ * opened when it is used up.  MSG_PEEK sees at most one record.
+ */
+static int ivshm_sec_recv(struct ivshm_sock *vsk, struct msghdr *msg,
+			  size_t len, int flags, struct wait_queue_entry *wait)
+{
+	struct ivshm_sec *sec = vsk->sec;
+	struct sock *sk = &vsk->sk;
+	bool peek = flags & MSG_PEEK;
+	size_t copied = 0, target, n, off;
+	long timeo;
+	s64 avail;
+	u32 state;
+	int err = 0;
+
+	target = sock_rcvlowat(sk, flags & MSG_WAITALL, len);
+	timeo = sock_rcvtimeo(sk, flags & MSG_DONTWAIT);
+	while (copied < len) {
+		if (vsk->reset_err || sk->sk_err) {
+			if (!copied)
+				err = vsk->reset_err ? -vsk->reset_err :
+				      sock_error(sk);
+			break;
+		}
+		if (!vsk->dev)
+			break;
+		off = peek ? copied : 0;
+		if (sec->rx_len > off) {
+			n = min_t(size_t, sec->rx_len - off, len - copied);
+			if (copy_to_iter(sec->rx_buf + sec->rx_off + off, n,
+					 &msg->msg_iter) != n) {
+				if (!copied)
+					err = -EFAULT;
+				break;
+			}
+			copied += n;
+			if (!peek) {
+				sec->rx_off += n;
+				sec->rx_len -= n;
+			}
+			if (copied >= target)
+				break;
+			continue;
+		}
+		if (peek && copied)
+			break;
+		state = ivshm_rx_state(vsk);
+		avail = ivshm_rx_avail(vsk);
+		if (avail < 0 || state == IVSHM_SEND_RESET) {
+			ivshm_reset(vsk, ECONNRESET);
+			if (!copied)
+				err = -ECONNRESET;
+			break;
+		}
+		if (avail > 0) {
+			if (vsk->want_data)
+				ivshm_want_data(vsk, false);
+			err = ivshm_sec_pull(vsk, avail);
+			if (err) {
+				/* Nothing of a record that failed is kept. */
+				ivshm_reset(vsk, -err);
+				if (copied)
+					err = 0;
+				break;
+			}
+			continue;
+		}
+		if (state == IVSHM_SEND_SHUTDOWN || copied >= target ||
+		    (sk->sk_shutdown & RCV_SHUTDOWN))
+			break;
+		if (timeo && ivshm_busy_rx(vsk, 0, state))
+			continue;
+		ivshm_want_data(vsk, true);
+		if (ivshm_rx_avail(vsk) > 0)
+			continue;
+		err = ivshm_wait(sk, wait, &timeo);
+		if (err) {
+			if (copied)
+				err = 0;
+			break;
+		}
+	}
+	return copied ? copied : err;
+}
+
+/* Plaintext bytes readable on a protected stream: what is left of the
+ * last record opened, plus the payload of the records in the ring.
+ */
+static s64 ivshm_sec_inq(struct ivshm_sock *vsk)
+{
+	s64 avail = ivshm_rx_avail(vsk), bytes = vsk->sec->rx_len;
+	u64 pos = vsk->rx.pos, end;
+	u32 rlen, rflags;
+
+	if (avail <= 0)
+		return avail < 0 ? avail : bytes;
+	end = pos + avail;
+	while (end - pos >= IVSHM_SEC_OVERHEAD) {
+		ivshm_ring_get_record(vsk, pos, &rlen, &rflags);
+		if (rlen > IVSHM_SEC_PAYLOAD_MAX ||
+		    ivshm_sec_rec_bytes(rlen) > end - pos)
+			break;
+		bytes += rlen;
+		pos += ivshm_sec_rec_bytes(rlen);
+	}
+	return bytes;
+}
+
+/* SIOCOUTQ on a protected stream: the payload of our records the peer
+ * has not taken out of the ring yet (it may hold more in its buffer).
+ * Walks our own headers from the peer's tail; informational, so a tail
+ * off a record boundary only gives a wrong (bounded) count.
+ */
+static s64 ivshm_sec_outq(struct ivshm_sock *vsk)
+{
+	struct ivshm_record rec;
+	void *base = vsk->dev->shm + vsk->tx.offset;
+	u64 pos = ivshm_rd64(&ivshm_tx_chan(vsk)->tail);
+	s64 bytes = 0;
+	u32 len;
+
+	if (pos > vsk->tx.pos || vsk->tx.pos - pos > vsk->tx.size)
+		return 0;
+	while (vsk->tx.pos - pos >= IVSHM_SEC_OVERHEAD) {
+		memcpy(&rec, base + ivshm_ring_off(&vsk->tx, pos), sizeof(rec));
+		len = le32_to_cpu(rec.len);
+		if (len > IVSHM_SEC_PAYLOAD_MAX ||
+		    ivshm_sec_rec_bytes(len) > vsk->tx.pos - pos)
+			break;
+		bytes += len;
+		pos += ivshm_sec_rec_bytes(len);
+	}
+	return bytes;
+}
+
 static int ivshm_stream_recvmsg(struct socket *sock, struct msghdr *msg,
 				size_t len, int flags)
 {
@@ -2121,6 +2751,15 @@ static int ivshm_stream_recvmsg(struct socket *sock, struct msghdr *msg,
 	if (err) {
 		err = err > 0 ? 0 : err;
 		goto out;
+	}
+	if (vsk->sec) {
+		add_wait_queue(sk_sleep(sk), &wait);
+		err = ivshm_sec_recv(vsk, msg, len, flags, &wait);
+		remove_wait_queue(sk_sleep(sk), &wait);
+		if (vsk->dev && sk->sk_state == TCP_ESTABLISHED)
+			ivshm_want_data(vsk, true);
+		release_sock(sk);
+		return err;
 	}
 	target = sock_rcvlowat(sk, flags & MSG_WAITALL, len);
 	timeo = sock_rcvtimeo(sk, flags & MSG_DONTWAIT);
@@ -2379,6 +3018,8 @@ static __poll_t ivshm_poll_channels(struct ivshm_sock *vsk)
 		}
 		if (avail > 0 && avail >= sock_rcvlowat(sk, 0, INT_MAX))
 			mask |= EPOLLIN | EPOLLRDNORM;
+		if (vsk->sec && vsk->sec->rx_len)
+			mask |= EPOLLIN | EPOLLRDNORM;
 		if ((mask & EPOLLIN) || asked)
 			break;
 		ivshm_want_data(vsk, true);
@@ -2534,6 +3175,8 @@ static int ivshm_ioctl(struct socket *sock, unsigned int cmd,
 	case IOCTL_IVSHMEM_RESOLVE_IPV4:
 	case IOCTL_IVSHMEM_PEER_IPV4:
 		return ivshm_addr_ioctl(cmd, (void __user *)arg);
+	case IOCTL_IVSHMEM_SET_KEY:
+		return ivshm_sec_key_ioctl((void __user *)arg);
 	case SIOCINQ:
 	case SIOCOUTQ:
 		if (sk->sk_type == SOCK_DGRAM) {
@@ -2553,10 +3196,14 @@ static int ivshm_ioctl(struct socket *sock, unsigned int cmd,
 			return -EINVAL;
 		}
 		if (sk->sk_state == TCP_ESTABLISHED && vsk->dev) {
-			if (cmd == SIOCOUTQ)
+			if (cmd == SIOCOUTQ && vsk->sec)
+				n = vsk->tx.size - ivshm_sec_outq(vsk);
+			else if (cmd == SIOCOUTQ)
 				n = ivshm_ring_room(vsk->dev, &vsk->tx);
 			else if (sk->sk_type == SOCK_SEQPACKET)
 				n = ivshm_seqpacket_inq(vsk);
+			else if (vsk->sec)
+				n = ivshm_sec_inq(vsk);
 			else
 				n = ivshm_rx_avail(vsk);
 			if (n < 0)
@@ -2579,6 +3226,7 @@ static int ivshm_setsockopt(struct socket *sock, int level, int optname,
 			    sockptr_t optval, unsigned int optlen)
 {
 	struct sock *sk = sock->sk;
+	int val, err = 0;
 	u64 ms;
 
 	if (level != family || sk->sk_type == SOCK_DGRAM)
@@ -2595,6 +3243,20 @@ static int ivshm_setsockopt(struct socket *sock, int level, int optname,
 		ivshm_sk(sk)->connect_timeout_ms = ms;
 		release_sock(sk);
 		return 0;
+	case IVSHMEM_SECURITY:
+		if (optlen < sizeof(val))
+			return -EINVAL;
+		if (copy_from_sockptr(&val, optval, sizeof(val)))
+			return -EFAULT;
+		if (val < IVSHMEM_SECURITY_OFF || val > IVSHMEM_SECURITY_REQUIRE)
+			return -EINVAL;
+		lock_sock(sk);
+		if (sk->sk_state == TCP_CLOSE || sk->sk_state == TCP_LISTEN)
+			ivshm_sk(sk)->sec_policy = val;
+		else
+			err = -EISCONN;
+		release_sock(sk);
+		return err;
 	default:
 		return -ENOPROTOOPT;
 	}
@@ -2607,7 +3269,7 @@ static int ivshm_getsockopt(struct socket *sock, int level, int optname,
 	struct ivshm_sock *vsk = ivshm_sk(sk);
 	struct ivshmem_peer_info info;
 	const void *val;
-	int len, size;
+	int len, size, ival;
 	u64 ms;
 
 	if (level != family || sk->sk_type == SOCK_DGRAM)
@@ -2634,6 +3296,22 @@ static int ivshm_getsockopt(struct socket *sock, int level, int optname,
 		release_sock(sk);
 		val = &info;
 		size = sizeof(info);
+		break;
+	case IVSHMEM_SECURITY:
+		ival = READ_ONCE(vsk->sec_policy);
+		val = &ival;
+		size = sizeof(ival);
+		break;
+	case IVSHMEM_PROTECTED:
+		lock_sock(sk);
+		if (sk->sk_state != TCP_ESTABLISHED) {
+			release_sock(sk);
+			return -ENOTCONN;
+		}
+		ival = !!vsk->sec;
+		release_sock(sk);
+		val = &ival;
+		size = sizeof(ival);
 		break;
 	default:
 		return -ENOPROTOOPT;
@@ -2791,6 +3469,9 @@ static int ivshm_dgram_sendmsg(struct socket *sock, struct msghdr *msg,
 
 	if (msg->msg_flags & MSG_OOB)
 		return -EOPNOTSUPP;
+	/* Datagrams are never protected: security=require forbids them. */
+	if (vsk->sec_policy == IVSHMEM_SECURITY_REQUIRE)
+		return -EPROTONOSUPPORT;
 	if (msg->msg_name) {
 		err = ivshm_dgram_dest(msg->msg_name, msg->msg_namelen, &dst);
 		if (err)
@@ -3145,7 +3826,8 @@ int ivshm_diag_fill(struct sock *sk, struct ivshmem_diag_msg *msg,
 	msg->idiag_type = sk->sk_type;
 	msg->idiag_shutdown = sk->sk_shutdown & SHUTDOWN_MASK;
 	msg->idiag_region = vsk->local.sivshm_region;
-	/* IVSHMEM_DIAG_F_SECURE: no connection is encrypted yet. */
+	if (vsk->sec)
+		msg->idiag_flags |= IVSHMEM_DIAG_F_SECURE;
 	if (vsk->reset_err)
 		msg->idiag_flags |= IVSHMEM_DIAG_F_RESET;
 	msg->idiag_local_peer = vsk->local.sivshm_peer;
@@ -3275,4 +3957,5 @@ void ivshm_sock_exit(void)
 	sock_unregister(family);
 	proto_unregister(&ivshm_proto);
 	ivshm_ops_free();
+	ivshm_sec_exit();
 }

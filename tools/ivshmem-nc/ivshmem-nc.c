@@ -10,7 +10,9 @@
  * printed as "ivshmem-nc: WHAT: ERRNAME (message)" and exit with status 1,
  * so scripts can check the exact errno.  -q: no "connected" / "accepted"
  * line on standard error.  -w MS: give up connecting after MS
- * milliseconds (IVSHMEM_CONNECT_TIMEOUT_MS).
+ * milliseconds (IVSHMEM_CONNECT_TIMEOUT_MS).  -s off|prefer|require:
+ * the socket's IVSHMEM_SECURITY.  -P: print "protected 0|1" on standard
+ * error once connected (IVSHMEM_PROTECTED).
  */
 #include <getopt.h>
 #include <poll.h>
@@ -86,8 +88,8 @@ static int relay(int fd)
 static void usage(void)
 {
 	fprintf(stderr,
-		"usage: ivshmem-nc [-q] [-r REGION] [-w MS] PEER PORT\n"
-		"       ivshmem-nc [-q] -l [-r REGION] PORT\n");
+		"usage: ivshmem-nc [-qP] [-s POLICY] [-r REGION] [-w MS] PEER PORT\n"
+		"       ivshmem-nc [-qP] [-s POLICY] -l [-r REGION] PORT\n");
 	exit(2);
 }
 
@@ -96,11 +98,24 @@ int main(int argc, char **argv)
 	unsigned int region = IVSHMEM_REGION_ANY;
 	struct sockaddr_ivshmem addr;
 	socklen_t len = sizeof(addr);
-	int listen_mode = 0, fd, c;
+	int listen_mode = 0, fd, c, security = -1, show_prot = 0, prot;
+	socklen_t plen = sizeof(prot);
 	uint64_t timeout_ms = 0;
 
-	while ((c = getopt(argc, argv, "lqr:w:")) != -1) {
+	while ((c = getopt(argc, argv, "lqr:w:s:P")) != -1) {
 		switch (c) {
+		case 's':
+			security = !strcmp(optarg, "off") ? IVSHMEM_SECURITY_OFF :
+				   !strcmp(optarg, "prefer") ?
+				   IVSHMEM_SECURITY_PREFER :
+				   !strcmp(optarg, "require") ?
+				   IVSHMEM_SECURITY_REQUIRE : -1;
+			if (security < 0)
+				usage();
+			break;
+		case 'P':
+			show_prot = 1;
+			break;
 		case 'l':
 			listen_mode = 1;
 			break;
@@ -124,6 +139,10 @@ int main(int argc, char **argv)
 	fd = socket(ivshmem_family(), SOCK_STREAM, 0);
 	if (fd < 0)
 		return fail("socket");
+	if (security >= 0 &&
+	    setsockopt(fd, ivshmem_family(), IVSHMEM_SECURITY, &security,
+		       sizeof(security)))
+		return fail("setsockopt IVSHMEM_SECURITY");
 
 	if (listen_mode) {
 		int lfd = fd;
@@ -156,6 +175,12 @@ int main(int argc, char **argv)
 			fprintf(stderr, "connected to peer %u port %u region %u\n",
 				addr.sivshm_peer, addr.sivshm_port,
 				addr.sivshm_region);
+	}
+	if (show_prot) {
+		if (getsockopt(fd, ivshmem_family(), IVSHMEM_PROTECTED, &prot,
+			       &plen))
+			return fail("getsockopt IVSHMEM_PROTECTED");
+		fprintf(stderr, "protected %d\n", prot);
 	}
 	return relay(fd);
 }

@@ -107,6 +107,25 @@ struct ivshmem_peer_info {
 	__u16 reserved;
 };
 
+/* int, IVSHMEM_SECURITY_*: whether the connection must be encrypted and
+ * authenticated.  Set before connect() or listen() (EISCONN after); a
+ * listener passes it on to accepted sockets.  Default: the module
+ * parameter "security".  OFF: never (a peer that requires protection
+ * refuses us); PREFER: protected when a key for the peer is loaded, and
+ * then required; REQUIRE: protected or no connection (ENOKEY without a
+ * key).  SOCK_SEQPACKET connections are never protected: REQUIRE refuses
+ * them (EPROTONOSUPPORT).
+ */
+#define IVSHMEM_SECURITY		8
+#define IVSHMEM_SECURITY_OFF		0
+#define IVSHMEM_SECURITY_PREFER		1
+#define IVSHMEM_SECURITY_REQUIRE	2
+
+/* int, read only: 1 when the connection is encrypted and authenticated,
+ * else 0 (ENOTCONN while not connected).
+ */
+#define IVSHMEM_PROTECTED		9
+
 /*
  * ioctl on any AF_IVSHMEM socket: the local peer id on the region the
  * socket is bound to (or the first region if it is not bound).  Fails
@@ -147,5 +166,33 @@ struct ivshmem_ipv4_map {
  * EINVAL for a peer id out of range or @reserved not zero.
  */
 #define IOCTL_IVSHMEM_PEER_IPV4		_IOWR('v', 0xe2, struct ivshmem_ipv4_map)
+
+/* Length of a pairwise key (HMAC-SHA256 output). */
+#define IVSHMEM_KEY_LEN		32
+#define IVSHMEM_KEY_F_DELETE	0x1	/* delete instead of set */
+
+/**
+ * struct ivshmem_key - the key this guest shares with one peer
+ * @region: region index (%IVSHMEM_REGION_ANY: region 0)
+ * @flags: IVSHMEM_KEY_F_*
+ * @peer: the peer's id; %IVSHMEM_PEER_ANY with %IVSHMEM_KEY_F_DELETE
+ *	deletes every key of the region
+ * @reserved: zero
+ * @key: the key, K(self, peer) as tools/ivshmem-keys derives it
+ */
+struct ivshmem_key {
+	__u16 region;
+	__u16 flags;
+	__u32 peer;
+	__u32 reserved;
+	__u8 key[IVSHMEM_KEY_LEN];
+};
+
+/*
+ * ioctl on any AF_IVSHMEM socket, CAP_NET_ADMIN: set or delete a pairwise
+ * key.  Keys live in the module until deleted or the module unloads; no
+ * call reads them back.  Connections set up before keep their keys.
+ */
+#define IOCTL_IVSHMEM_SET_KEY		_IOW('v', 0xe8, struct ivshmem_key)
 
 #endif /* _UAPI_LINUX_AF_IVSHMEM_H */

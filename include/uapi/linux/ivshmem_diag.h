@@ -254,6 +254,9 @@ enum {
 	IVSHMEM_STAT_CHANNELS_SHRUNK,	/* and smaller */
 	IVSHMEM_STAT_RESIZES_ABORTED,	/* resizes given up before the switch */
 	IVSHMEM_STAT_DOORBELLS_LIMITED,	/* doorbells deferred by a storm */
+	IVSHMEM_STAT_AUTH_FAILURES,	/* handshakes or records that failed
+					 * authentication
+					 */
 	__IVSHMEM_STAT_MAX,
 };
 

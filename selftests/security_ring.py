@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-2.0
+"""Host-side attacks on the rings of a region, for selftests/security.sh.
+
+    security_ring.py SHM info    SENDER RECEIVER PORT
+    security_ring.py SHM tamper  SENDER RECEIVER PORT
+    security_ring.py SHM replay  SENDER RECEIVER PORT
+    security_ring.py SHM count   PATTERN
+
+The channel is the allocated stream channel from peer SENDER to peer
+RECEIVER whose destination port is PORT.  tamper flips one ciphertext byte
+in the first unread record; replay writes an earlier record of the same
+length (already read, still in the ring's memory) over the first unread
+one.  Both print what they did, or fail (exit 1).  count prints how often
+PATTERN occurs in the memory object.
+"""
+import mmap
+import struct
+import sys
+
+CHANNEL = 128
+REC_HDR = 8
+TAG = 16
+HANDSHAKE = 48
+
+
+def rec_bytes(n):
+    return REC_HDR + TAG + (n + 7) // 8 * 8
+
+
+def find(m, sender, receiver, port):
+    table, = struct.unpack_from('<I', m, 32)
+    nchan, = struct.unpack_from('<I', m, 24)
+    for i in range(nchan):
+        o = table + i * CHANNEL
+        alloc, gen, head, s, r = struct.unpack_from('<IIQHH', m, o)
+        if alloc != 1 or s != sender or r != receiver:
+            continue
+        off, size, _src, dst, stype = struct.unpack_from('<IIIIH', m, o + 24)
+        tail, = struct.unpack_from('<Q', m, o + 64)
+        if dst == port and stype & 0xff == 1:
+            return dict(index=i, gen=gen, head=head, tail=tail, off=off,
+                        size=size, secure=bool(stype & 0x100))
+    sys.exit('no channel %d -> %d port %d' % (sender, receiver, port))
+
+
+def ring_read(m, ch, pos, n):
+    out = bytearray()
+    while n:
+        o = pos % ch['size']
+        k = min(n, ch['size'] - o)
+        out += m[ch['off'] + o:ch['off'] + o + k]
+        pos += k
+        n -= k
+    return bytes(out)
+
+
+def ring_write(m, ch, pos, data):
+    while data:
+        o = pos % ch['size']
+        k = min(len(data), ch['size'] - o)
+        m[ch['off'] + o:ch['off'] + o + k] = data[:k]
+        pos += k
+        data = data[k:]
+
+
+def records(m, ch):
+    """(position, length) of each record whose header is still intact:
+    from the end of the handshake while nothing wrapped over it."""
+    pos = HANDSHAKE if ch['head'] <= ch['size'] else ch['tail']
+    while pos < ch['head']:
+        n, flags = struct.unpack('<II', ring_read(m, ch, pos, REC_HDR))
+        if flags or n > 16384:
+            break
+        yield pos, n
+        pos += rec_bytes(n)
+
+
+def main():
+    shm, cmd = sys.argv[1], sys.argv[2]
+    with open(shm, 'r+b') as f:
+        m = mmap.mmap(f.fileno(), 0)
+        if cmd == 'count':
+            pat = sys.argv[3].encode()
+            print(m[:].count(pat))
+            return
+        sender, receiver, port = map(int, sys.argv[3:6])
+        ch = find(m, sender, receiver, port)
+        if cmd == 'info':
+            print(ch)
+            return
+        if ch['tail'] == ch['head']:
+            sys.exit('nothing unread: %s' % ch)
+        recs = list(records(m, ch))
+        unread = [(p, n) for p, n in recs if p >= ch['tail']]
+        if not unread or unread[0][0] != ch['tail']:
+            sys.exit('no record at tail: %s' % ch)
+        if cmd == 'tamper':
+            pos, n = unread[0]
+            at = pos + REC_HDR + n // 2
+            b = ring_read(m, ch, at, 1)
+            ring_write(m, ch, at, bytes([b[0] ^ 0x5a]))
+            print('flipped a byte of the %d-byte record at %d' % (n, pos))
+        elif cmd == 'replay':
+            read = [(p, n) for p, n in recs if p < ch['tail']]
+            for pos, n in unread:
+                old = [p for p, k in read if k == n]
+                if old:
+                    data = ring_read(m, ch, old[-1], rec_bytes(n))
+                    ring_write(m, ch, pos, data)
+                    print('wrote the %d-byte record at %d over the one '
+                          'at %d (tail %d)' % (n, old[-1], pos, ch['tail']))
+                    return
+                # Only the first unread record may be replaced: the
+                # receiver must not get past it first.
+                break
+            sys.exit('no earlier record of the same length: %s %s' %
+                     (ch, recs[:8]))
+
+
+main()
