@@ -74,6 +74,16 @@ struct ivshm_peer_watch {
 };
 
 /**
+ * struct ivshm_chan_seen - traffic of one channel as the rebalancer saw it
+ * @sig: head_touch + tail at the last run
+ * @moved: jiffies of the last run that found @sig changed
+ */
+struct ivshm_chan_seen {
+	u32 sig;
+	unsigned long moved;
+};
+
+/**
  * struct ivshm_dev - one IVSHMEM device (one region) in this guest
  * @pdev: the PCI device
  * @regs: BAR0 registers
@@ -119,8 +129,8 @@ struct ivshm_peer_watch {
  *	on @rebalance_wq
  * @rebalance_wq: woken after each run
  * @last_rebalance: jiffies at the end of the last run, 0 before the first
- * @rebalance_sig: per channel index, head_touch + tail when the
- *	rebalancer last looked (rebalancer only)
+ * @rebalance_seen: per channel index, what the rebalancer last saw of
+ *	its traffic (rebalancer only)
  * @stats: counters
  * @storm_end: jiffies at the end of the event work's current time window
  * @storm_ns: time the event work spent in that window in runs that found
@@ -168,7 +178,7 @@ struct ivshm_dev {
 	atomic_t rebalance_shrinks;
 	wait_queue_head_t rebalance_wq;
 	unsigned long last_rebalance;
-	u32 *rebalance_sig;
+	struct ivshm_chan_seen *rebalance_seen;
 	struct ivshm_stats stats;
 	unsigned long storm_end;
 	u64 storm_ns;
@@ -193,23 +203,15 @@ struct ivshm_ring {
 	u64 pos;
 };
 
-/* ivshm_resize.index when a resize needs no reservation (a shrink). */
-#define IVSHM_NO_RESERVATION	U32_MAX
-
 /**
  * struct ivshm_resize - a resize of one of our channels, decided and not
- *	yet switched to
+ *	yet switched to (the switch waits for the ring to drain)
  * @size: the new ring size; 0 when no resize is pending
- * @offset: the new ring offset
- * @index: the reservation entry holding the new space, or
- *	%IVSHM_NO_RESERVATION
- * @generation: its generation
+ * @reserve: a growth must leave this many bytes of the data area free
  */
 struct ivshm_resize {
 	u32 size;
-	u32 offset;
-	u32 index;
-	u32 generation;
+	u32 reserve;
 };
 
 /* A channel we sent on, closed, and wait for the receiver to release. */
@@ -305,10 +307,6 @@ int ivshm_chan_free_foreign(struct ivshm_dev *dev, u32 index, u32 generation,
 			    u32 sender);
 int ivshm_chan_alloc(struct ivshm_dev *dev, u32 size, struct ivshm_ring *ring);
 int ivshm_chan_free(struct ivshm_dev *dev, u32 index, u32 generation);
-int ivshm_chan_reserve(struct ivshm_dev *dev, const struct ivshm_ring *ring,
-		       u32 receiver, u32 size, u32 reserve,
-		       struct ivshm_resize *rs);
-void ivshm_chan_unreserve(struct ivshm_dev *dev, struct ivshm_resize *rs);
 int ivshm_chan_switch(struct ivshm_dev *dev, struct ivshm_ring *ring,
 		      struct ivshm_resize *rs);
 bool ivshm_chan_geometry(struct ivshm_dev *dev, u32 offset, u32 size);

@@ -260,9 +260,9 @@ int ivshm_region_attach(struct ivshm_dev *dev)
 			       GFP_KERNEL);
 	dev->answered_gen = kcalloc(IVSHM_MAX_CHANNELS,
 				    sizeof(*dev->answered_gen), GFP_KERNEL);
-	dev->rebalance_sig = kcalloc(IVSHM_MAX_CHANNELS,
-				     sizeof(*dev->rebalance_sig), GFP_KERNEL);
-	if (!dev->extents || !dev->answered_gen || !dev->rebalance_sig) {
+	dev->rebalance_seen = kvcalloc(IVSHM_MAX_CHANNELS,
+				       sizeof(*dev->rebalance_seen), GFP_KERNEL);
+	if (!dev->extents || !dev->answered_gen || !dev->rebalance_seen) {
 		err = -ENOMEM;
 		goto fail;
 	}
@@ -277,10 +277,10 @@ int ivshm_region_attach(struct ivshm_dev *dev)
 fail:
 	kfree(dev->extents);
 	kfree(dev->answered_gen);
-	kfree(dev->rebalance_sig);
+	kvfree(dev->rebalance_seen);
 	dev->extents = NULL;
 	dev->answered_gen = NULL;
-	dev->rebalance_sig = NULL;
+	dev->rebalance_seen = NULL;
 	return err;
 }
 
@@ -291,10 +291,10 @@ void ivshm_region_detach(struct ivshm_dev *dev)
 	ivshm_wr32(&slot->state, IVSHM_PEER_FREE);
 	kfree(dev->extents);
 	kfree(dev->answered_gen);
-	kfree(dev->rebalance_sig);
+	kvfree(dev->rebalance_seen);
 	dev->extents = NULL;
 	dev->answered_gen = NULL;
-	dev->rebalance_sig = NULL;
+	dev->rebalance_seen = NULL;
 }
 
 /* The control lock.  A plain 64-bit word in the header taken with
@@ -591,48 +591,74 @@ static bool ivshm_chan_ours(struct ivshm_dev *dev, u32 index, u32 generation)
 	       ivshm_rd16(&ch->sender_vm) == dev->self;
 }
 
-/* Under the control lock: returns entry @index to the free pool. */
-static void ivshm_entry_release(struct ivshm_dev *dev, u32 index)
+/* Under the control lock, with @n sorted extents that do not include
+ * the ring's own: where a ring of @size bytes goes.  In place (the ring's
+ * offset, if nothing meets the blocks it needs), else the lowest gap.
+ * The data area must keep @reserve bytes free.
+ */
+static bool ivshm_place_ring(struct ivshm_dev *dev, unsigned int n,
+			     const struct ivshm_ring *ring, u32 size,
+			     u32 reserve, u32 *offset)
 {
-	struct ivshm_channel *ch = ivshm_chan(dev, index);
+	u64 used;
 
-	ivshm_wr32(&ch->sender_state, IVSHM_SEND_NONE);
-	ivshm_wr32(&ch->alloc_state, IVSHM_CHAN_FREE);
-	ivshm_publish_usage(dev, ivshm_collect_extents(dev));
+	if (ivshm_extents_clear(dev, n, ring->offset, ring->offset + size,
+				&used))
+		*offset = ring->offset;
+	else if (!ivshm_find_gap(dev, n, size, offset))
+		return false;
+	return used + size + reserve <= dev->data_end - IVSHM_DATA_OFFSET;
+}
+
+/* Drops the ring's own extent from the @n sorted extents; returns how
+ * many are left.
+ */
+static unsigned int ivshm_extents_drop(struct ivshm_dev *dev, unsigned int n,
+				       const struct ivshm_ring *ring)
+{
+	u64 own = (u64)ring->offset << 32 | ring->size;
+	unsigned int i;
+
+	for (i = 0; i < n; i++) {
+		if (dev->extents[i] == own) {
+			memmove(&dev->extents[i], &dev->extents[i + 1],
+				(n - i - 1) * sizeof(dev->extents[0]));
+			return n - 1;
+		}
+	}
+	return n;
 }
 
 /**
- * ivshm_chan_reserve() - reserve the space for a resize of one of our channels
+ * ivshm_chan_switch() - give an empty channel of ours its new size
  * @dev: the device
- * @ring: our view of the channel
- * @receiver: the channel's receiver (the reservation names it too, so that
- *	the receiver reclaims it with the channel if we die)
- * @size: the new ring size, a multiple of the block size
- * @reserve: bytes of the data area that must stay free after the resize
- * @rs: filled with the new geometry and the reservation entry
+ * @ring: our view of the channel; its ring must be empty (the receiver's
+ *	tail equal to ring->pos), and gets the new offset and size
+ * @rs: the pending resize; cleared
  *
- * A shrink needs no space: the new ring is the start of the old one.  A
- * grow takes the blocks right after the ring if they are free, else the
- * lowest gap of @size bytes; either way the new space is held by a
- * reservation, a channel table entry of ours with sender_state NONE and
- * sock_type 0 that names the channel in peer_channel/peer_generation.
- * Every allocator sees its extent as taken; request scanners ignore it.
+ * Under the control lock.  A shrink keeps the start of the ring.  A
+ * growth places the new ring now, with the old one's space counted as
+ * free since nothing in it is needed any more: in place when the blocks
+ * after the ring's start are free, else in the lowest gap; when @rs->size
+ * does not fit, half the step, up to four sizes in all.  Then it writes
+ * the channel's buff_offset and buff_size, and other guests' allocators
+ * see the new extent and the old space free at once.  The caller writes
+ * no data before this returns; the release of the control lock orders
+ * the geometry before anything written afterwards.
  *
- * Return: 0, -ENOBUFS when the space is not there (or would leave less
- * than @reserve free), -ESTALE when the channel changed, or -ETIMEDOUT.
+ * Return: 0, or a negative errno (-ENOBUFS: no size fits; -ESTALE: the
+ * channel is no longer ours).  The resize is then dropped, counted in
+ * resizes_aborted, and the channel keeps its old geometry.
  */
-int ivshm_chan_reserve(struct ivshm_dev *dev, const struct ivshm_ring *ring,
-		       u32 receiver, u32 size, u32 reserve,
-		       struct ivshm_resize *rs)
+int ivshm_chan_switch(struct ivshm_dev *dev, struct ivshm_ring *ring,
+		      struct ivshm_resize *rs)
 {
-	struct ivshm_channel *ch;
-	u32 offset, gen, start, len;
-	unsigned int n;
-	u64 token, used;
-	int err, idx;
+	struct ivshm_channel *ch = ivshm_chan(dev, ring->index);
+	u32 size = rs->size, offset = ring->offset;
+	unsigned int n, tries;
+	u64 token;
+	int err;
 
-	rs->size = 0;
-	rs->index = IVSHM_NO_RESERVATION;
 	mutex_lock(&dev->alloc_mutex);
 	err = ivshm_control_lock(dev, &token);
 	if (err)
@@ -641,138 +667,38 @@ int ivshm_chan_reserve(struct ivshm_dev *dev, const struct ivshm_ring *ring,
 		err = -ESTALE;
 		goto unlock;
 	}
-	if (size <= ring->size) {
-		rs->offset = ring->offset;
-		rs->size = size;
-		goto unlock;
-	}
-	n = ivshm_collect_extents(dev);
-	/* In place: the blocks after the ring.  Else anywhere. */
-	if (ivshm_extents_clear(dev, n, ring->offset + ring->size,
-				ring->offset + size, &used)) {
-		offset = ring->offset;
-		start = ring->offset + ring->size;
-		len = size - ring->size;
-	} else if (ivshm_find_gap(dev, n, size, &offset)) {
-		start = offset;
-		len = size;
-	} else {
-		err = -ENOBUFS;
-		goto unlock;
-	}
-	/* Net growth, once the old ring (if moved) is let go. */
-	if (used + size - ring->size + reserve >
-	    dev->data_end - IVSHM_DATA_OFFSET) {
-		err = -ENOBUFS;
-		goto unlock;
-	}
-	idx = ivshm_claim_entry(dev, start, len, &gen);
-	if (idx < 0) {
-		err = idx;
-		goto unlock;
-	}
-	ch = ivshm_chan(dev, idx);
-	ivshm_wr16(&ch->receiver_vm, receiver);
-	ivshm_wr32(&ch->peer_channel, ring->index);
-	ivshm_wr32(&ch->peer_generation, ring->generation);
-	smp_wmb();	/* entry fields before alloc_state */
-	ivshm_wr32(&ch->alloc_state, IVSHM_CHAN_ALLOCATED);
-	dev->extents[n++] = (u64)start << 32 | len;
-	sort(dev->extents, n, sizeof(u64), ivshm_extent_cmp, NULL);
-	ivshm_publish_usage(dev, n);
-	rs->offset = offset;
-	rs->size = size;
-	rs->index = idx;
-	rs->generation = gen;
-unlock:
-	ivshm_control_unlock(dev, token);
-out:
-	mutex_unlock(&dev->alloc_mutex);
-	return err;
-}
-
-/**
- * ivshm_chan_unreserve() - give up a resize before its switch
- * @dev: the device
- * @rs: the pending resize; cleared
- */
-void ivshm_chan_unreserve(struct ivshm_dev *dev, struct ivshm_resize *rs)
-{
-	u64 token;
-
-	if (rs->index != IVSHM_NO_RESERVATION) {
-		mutex_lock(&dev->alloc_mutex);
-		if (!ivshm_control_lock(dev, &token)) {
-			if (ivshm_chan_ours(dev, rs->index, rs->generation))
-				ivshm_entry_release(dev, rs->index);
-			ivshm_control_unlock(dev, token);
-		} else {
-			dev_warn(&dev->pdev->dev,
-				 "reservation %u not freed: lock timeout\n",
-				 rs->index);
+	if (size > ring->size) {
+		n = ivshm_extents_drop(dev, ivshm_collect_extents(dev), ring);
+		for (tries = 0; tries < 4 && size > ring->size; tries++) {
+			if (ivshm_place_ring(dev, n, ring, size, rs->reserve,
+					     &offset))
+				break;
+			size = round_up(ring->size + (size - ring->size) / 2,
+					IVSHM_BLOCK_SIZE);
 		}
-		mutex_unlock(&dev->alloc_mutex);
-	}
-	atomic64_inc(&dev->stats.resizes_aborted);
-	rs->size = 0;
-	rs->index = IVSHM_NO_RESERVATION;
-}
-
-/**
- * ivshm_chan_switch() - give an empty channel of ours its new geometry
- * @dev: the device
- * @ring: our view of the channel; its ring must be empty (the receiver's
- *	tail equal to ring->pos), and gets the new offset and size
- * @rs: the pending resize from ivshm_chan_reserve(); cleared
- *
- * Under the control lock: writes the channel's buff_offset and buff_size
- * and frees the reservation, so that other guests' allocators see the
- * channel's new extent and the old space free at once.  The caller writes
- * no data before this returns; the release of the control lock orders
- * the geometry before anything written afterwards.
- *
- * Return: 0, or a negative errno (the resize is then dropped and the
- * channel keeps its old geometry).
- */
-int ivshm_chan_switch(struct ivshm_dev *dev, struct ivshm_ring *ring,
-		      struct ivshm_resize *rs)
-{
-	struct ivshm_channel *ch = ivshm_chan(dev, ring->index);
-	u64 token;
-	int err;
-
-	mutex_lock(&dev->alloc_mutex);
-	err = ivshm_control_lock(dev, &token);
-	if (err)
-		goto out;
-	if (!ivshm_chan_ours(dev, ring->index, ring->generation) ||
-	    (rs->index != IVSHM_NO_RESERVATION &&
-	     !ivshm_chan_ours(dev, rs->index, rs->generation))) {
-		err = -ESTALE;
-		goto unlock;
+		if (tries == 4 || size <= ring->size) {
+			err = -ENOBUFS;
+			goto unlock;
+		}
 	}
 	trace_ivshmem_chan_resize(dev, ring->index, ring->offset, ring->size,
-				  rs->offset, rs->size);
-	if (rs->size > ring->size)
+				  offset, size);
+	if (size > ring->size)
 		atomic64_inc(&dev->stats.channels_grown);
 	else
 		atomic64_inc(&dev->stats.channels_shrunk);
-	ivshm_wr32(&ch->buff_offset, rs->offset);
-	ivshm_wr32(&ch->buff_size, rs->size);
-	if (rs->index != IVSHM_NO_RESERVATION)
-		ivshm_entry_release(dev, rs->index);
-	else
-		ivshm_publish_usage(dev, ivshm_collect_extents(dev));
-	ring->offset = rs->offset;
-	ring->size = rs->size;
-	rs->size = 0;
-	rs->index = IVSHM_NO_RESERVATION;
+	ivshm_wr32(&ch->buff_offset, offset);
+	ivshm_wr32(&ch->buff_size, size);
+	ivshm_publish_usage(dev, ivshm_collect_extents(dev));
+	ring->offset = offset;
+	ring->size = size;
 unlock:
 	ivshm_control_unlock(dev, token);
 out:
 	mutex_unlock(&dev->alloc_mutex);
 	if (err)
-		ivshm_chan_unreserve(dev, rs);
+		atomic64_inc(&dev->stats.resizes_aborted);
+	rs->size = 0;
 	return err;
 }
 

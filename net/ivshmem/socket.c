@@ -439,6 +439,22 @@ static void ivshm_set_tx_state(struct ivshm_sock *vsk, u32 state)
 	ivshm_wr32(&ivshm_tx_chan(vsk)->sender_state, state);
 }
 
+/* Decides a resize of @tx to @size; it happens when the ring is empty. */
+static void ivshm_resize_plan(struct ivshm_sock *vsk, u32 size, u32 reserve)
+{
+	vsk->resize.size = size;
+	vsk->resize.reserve = reserve;
+}
+
+/* Gives up a pending resize (the connection ends). */
+static void ivshm_resize_drop(struct ivshm_sock *vsk)
+{
+	if (vsk->resize.size) {
+		vsk->resize.size = 0;
+		atomic64_inc(&vsk->dev->stats.resizes_aborted);
+	}
+}
+
 /* Ends the connection on our side: the peer sees @send_state on our tx
  * channel (EOF or reset) and our release of its channel.  Called under
  * lock_sock() with the socket attached to a device.
@@ -450,8 +466,7 @@ static void ivshm_disconnect(struct ivshm_sock *vsk, u32 send_state)
 
 	if (!dev)
 		return;
-	if (vsk->resize.size)
-		ivshm_chan_unreserve(dev, &vsk->resize);
+	ivshm_resize_drop(vsk);
 	trace_ivshmem_close(vsk, send_state);
 	if (sk->sk_state == TCP_ESTABLISHED || sk->sk_state == TCP_SYN_RECV) {
 		/* Released before EOF: a reader that sees EOF sees both. */
@@ -610,7 +625,7 @@ static s64 ivshm_tx_free(struct ivshm_sock *vsk)
 	return room;
 }
 
-/* Switches @tx to the pending geometry if its ring is empty.  Under
+/* Switches @tx to the pending size if its ring is empty.  Under
  * lock_sock(), so no data is being written meanwhile.
  */
 static void ivshm_resize_try(struct ivshm_sock *vsk)
@@ -1134,7 +1149,6 @@ static struct sock *ivshm_sk_alloc(struct net *net, struct socket *sock,
 	sk->sk_type = type;
 	vsk = ivshm_sk(sk);
 	INIT_LIST_HEAD(&vsk->all_node);
-	vsk->resize.index = IVSHM_NO_RESERVATION;
 	sk->sk_destruct = ivshm_sk_destruct;
 	vsk->zombie = kzalloc(sizeof(*vsk->zombie), GFP_KERNEL);
 	if (!vsk->zombie) {
@@ -1199,8 +1213,7 @@ static void ivshm_send_eof(struct ivshm_sock *vsk)
 {
 	if (vsk->dev && vsk->tx_state == IVSHM_SEND_OPEN) {
 		/* No more data: no use for a bigger or smaller ring. */
-		if (vsk->resize.size)
-			ivshm_chan_unreserve(vsk->dev, &vsk->resize);
+		ivshm_resize_drop(vsk);
 		smp_wmb();	/* data (head) before EOF */
 		ivshm_set_tx_state(vsk, IVSHM_SEND_SHUTDOWN);
 		ivshm_ring_doorbell(vsk->dev, vsk->peer);
@@ -2094,16 +2107,20 @@ struct ivshm_rebal_view {
 };
 
 /* Reads the channel table once: a channel whose head_touch or tail moved
- * since the last run is busy.  The fair share of each busy channel larger
- * than the minimum is what the data area, less the reserve and every
- * other channel, leaves to each of them.  Values from the region only
- * bound our own growth, so a hostile guest can only make us more modest.
+ * within the last idle_shrink_ms is busy (a shorter window would count a
+ * stream that merely missed one run as idle).  The fair share of each busy
+ * channel larger than the minimum is what the data area, less the reserve
+ * and every other channel, leaves to each of them.  Values from the
+ * region only bound our own growth, so a hostile guest can only make us
+ * more modest.
  */
 static void ivshm_rebalance_view(struct ivshm_dev *dev,
 				 struct ivshm_rebal_view *v)
 {
 	u32 data = dev->data_end - IVSHM_DATA_OFFSET;
 	u32 max = READ_ONCE(channel_max_size);
+	unsigned long window = msecs_to_jiffies(READ_ONCE(idle_shrink_ms));
+	struct ivshm_chan_seen *seen = dev->rebalance_seen;
 	u64 other = 0, left;
 	u32 i, busy = 0;
 
@@ -2112,7 +2129,7 @@ static void ivshm_rebalance_view(struct ivshm_dev *dev,
 	for (i = 0; i < IVSHM_MAX_CHANNELS; i++) {
 		struct ivshm_channel *ch = ivshm_chan(dev, i);
 		u32 off, size, sig;
-		bool moved;
+		bool busy_now;
 
 		if (ivshm_rd32(&ch->alloc_state) != IVSHM_CHAN_ALLOCATED)
 			continue;
@@ -2122,9 +2139,12 @@ static void ivshm_rebalance_view(struct ivshm_dev *dev,
 		if (!ivshm_chan_geometry(dev, off, size))
 			continue;
 		sig = ivshm_rd32(&ch->head_touch) + (u32)ivshm_rd64(&ch->tail);
-		moved = sig != dev->rebalance_sig[i];
-		dev->rebalance_sig[i] = sig;
-		if (moved && size > v->min)
+		if (sig != seen[i].sig) {
+			seen[i].sig = sig;
+			seen[i].moved = jiffies;
+		}
+		busy_now = time_before(jiffies, seen[i].moved + window);
+		if (busy_now && size > v->min)
 			busy++;
 		else
 			other += size;
@@ -2148,9 +2168,8 @@ static void ivshm_rebalance_sock(struct ivshm_sock *vsk,
 	struct ivshm_dev *dev = vsk->dev;
 	bool full = vsk->tx_full || vsk->tx_need;
 	bool moved = vsk->tx.pos != vsk->rebal_pos;
-	u32 size = vsk->tx.size, target;
+	u32 size = vsk->tx.size;
 	unsigned long idle;
-	int err;
 
 	vsk->tx_full = 0;
 	if (moved) {
@@ -2165,19 +2184,16 @@ static void ivshm_rebalance_sock(struct ivshm_sock *vsk,
 	if (vsk->sk.sk_userlocks & SOCK_SNDBUF_LOCK)
 		return;
 	if (full && size < v->cap) {
-		target = min_t(u32, round_up(size + size / 2, IVSHM_BLOCK_SIZE),
-			       v->cap);
-		err = ivshm_chan_reserve(dev, &vsk->tx, vsk->peer, target,
-					 v->reserve, &vsk->resize);
-		if (err == -ENOBUFS) {
-			/* Half the step, if that fits. */
-			target = round_up(size + (target - size) / 2,
-					  IVSHM_BLOCK_SIZE);
-			if (target > size)
-				ivshm_chan_reserve(dev, &vsk->tx, vsk->peer,
-						   target, v->reserve,
-						   &vsk->resize);
-		}
+		ivshm_resize_plan(vsk, v->cap, v->reserve);
+		ivshm_resize_try(vsk);
+		return;
+	}
+	/* Busy well above the share (grown while fewer were busy): back to
+	 * the share once the ring drains, unless a waiting send needs more.
+	 */
+	if ((full || moved) && size > v->cap + v->cap / 4 &&
+	    v->cap >= vsk->tx_need) {
+		ivshm_resize_plan(vsk, v->cap, 0);
 		ivshm_resize_try(vsk);
 		return;
 	}
@@ -2188,9 +2204,8 @@ static void ivshm_rebalance_sock(struct ivshm_sock *vsk,
 	/* Only an empty ring shrinks, at once: nothing waits for it. */
 	if (ivshm_ring_room(dev, &vsk->tx) != size)
 		return;
-	if (!ivshm_chan_reserve(dev, &vsk->tx, vsk->peer, v->min, 0,
-				&vsk->resize))
-		ivshm_resize_try(vsk);
+	ivshm_resize_plan(vsk, v->min, 0);
+	ivshm_resize_try(vsk);
 }
 
 /**

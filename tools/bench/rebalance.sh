@@ -5,12 +5,13 @@
 # region, in one run:
 #   1. one busy stream (ivshmem-demo, MIB MiB from vm1 to vm2) next to 15
 #      idle connections, with the rebalancer on (rebalance_interval_ms=10,
-#      idle_shrink_ms=500): how long until the busy channel holds half of
-#      the data area, how large it gets, and the stream's throughput;
+#      idle_shrink_ms=500): how long from its connect until its channel
+#      holds half of the data area (timed by vm1's tracepoints), how
+#      large it gets, and the stream's throughput;
 #   2. the same stream with a fixed equal split: every channel
 #      data area / 32 (16 connections, two channels each), rebalancing
 #      off;
-#   3. fairness: 8 bulk streams each way at once (ivshmem_stream): the
+#   3. fairness: 8 bulk streams from vm1 to vm2 (ivshmem_stream): the
 #      sizes of vm1's 8 busy channels after 5 s against their mean.
 # Prints a Markdown table.  MIB sets the stream size.
 set -euo pipefail
@@ -37,44 +38,51 @@ load() {	# load PARAMS: (re)load the module and the test peer in both guests
 			sleep 1; grep -q ready /tmp/peerd.log" >/dev/null
 	done
 }
-self() {	# self VM: its peer id
-	ex "$1" "'$IVSS' fabric -j" |
-		python3 -c 'import json,sys; print(json.load(sys.stdin)["regions"][0]["self"])'
+self() {	# self VM: its peer id (the region may still be attaching)
+	local try
+	for try in 1 2 3 4 5; do
+		ex "$1" "'$IVSS' fabric -j" | python3 -c '
+import json, sys
+print(json.load(sys.stdin)["regions"][0]["self"])' 2>/dev/null && return
+		sleep 1
+	done
+	echo "rebalance.sh: no region in $1" >&2
+	return 1
 }
 
-# busy_stream: 15 idle connections, then the stream while vm1 samples the
-# fabric; prints "SECONDS_TO_HALF MAX_BYTES DATA_BYTES MBIT_S"
+# busy_stream: 15 idle connections, then the stream; vm1's tracepoints
+# time it from the connect to the first resize to half the data area.
+# Prints "SECONDS_TO_HALF MAX_BYTES DATA_BYTES MBIT_S"
 busy_stream() {
-	local p2=$1 out
+	local p2=$1 out t=/sys/kernel/tracing
 	ex vm1 "setsid '$CHURN' fill $p2 15 600000 >/tmp/idle.out 2>&1 &
 		sleep 2" >/dev/null
 	ex vm2 "setsid '$DEMO' server 4000 >/tmp/demo.log 2>&1 & sleep 0.5" >/dev/null
-	out=$(ex vm1 "rm -f /tmp/samples; (while :; do echo \"t \$(date +%s%N)\"
-			'$IVSS' fabric -j channels | tr -d '\\n'; echo
-		done >/tmp/samples 2>&1) &
-		sampler=\$!; sleep 0.2; echo \"start \$(date +%s%N)\" >/tmp/start
-		'$DEMO' client $p2 4000 $MIB; kill \$sampler
-		cat /tmp/start")
-	ex vm1 "cat /tmp/samples; pkill -f ivshmem_churn" | python3 -c '
+	out=$(ex vm1 "mountpoint -q $t || mount -t tracefs none $t
+		echo 0 > $t/tracing_on; echo > $t/trace
+		echo 1 > $t/events/af_ivshmem/ivshmem_connect/enable
+		echo 1 > $t/events/af_ivshmem/ivshmem_chan_resize/enable
+		echo 1 > $t/tracing_on
+		'$DEMO' client $p2 4000 $MIB
+		echo 0 > $t/tracing_on; echo 0 > $t/events/af_ivshmem/enable")
+	ex vm1 "'$IVSS' fabric -j | tr -d '\\n'; echo; grep -E 'ivshmem_(connect|chan_resize):' $t/trace
+		pkill -f ivshmem_churn" | python3 -c '
 import json, re, sys
-start = int(re.search(r"start (\d+)", sys.argv[1]).group(1))
 mbit = re.search(r"([0-9.]+) Mbit/s", sys.argv[1]).group(1)
-t = None; half = None; best = 0; data = 0
+data = json.loads(sys.stdin.readline())["regions"][0]["data_bytes"]
+t0 = idx = half = None; best = 0
 for line in sys.stdin:
-    if line.startswith("t "):
-        t = int(line[2:]); continue
-    try:
-        r = json.loads(line)["regions"][0]
-    except ValueError:
+    m = re.search(r" ([0-9.]+): ivshmem_connect: .*remote=\d+:4000 tx=(\d+)", line)
+    if m:
+        t0, idx, best = float(m.group(1)), m.group(2), 0
         continue
-    data = r["data_bytes"]
-    sizes = [c["size"] for c in r.get("channels", [])
-             if c["sender"] == r["self"] and c["dst_port"] == 4000]
-    size = max(sizes or [0])
-    best = max(best, size)
-    if half is None and size * 2 >= data and t >= start:
-        half = (t - start) / 1e9
-print("%s %d %d %s" % ("never" if half is None else "%.2f" % half, best, data, mbit))
+    m = re.search(r" ([0-9.]+): ivshmem_chan_resize: region=0 index=(\d+) .*new_size=(\d+)", line)
+    if m and t0 is not None and m.group(2) == idx:
+        size = int(m.group(3))
+        best = max(best, size)
+        if half is None and 2 * size >= data:
+            half = float(m.group(1)) - t0
+print("%s %d %d %s" % ("never" if half is None else "%.3f" % half, best, data, mbit))
 ' "$out"
 }
 
@@ -106,7 +114,7 @@ echo "| busy channel reaches half the data area ($(mib "$data")) after | $half s
 echo "| largest size of the busy channel | $(mib "$best") | $(mib "$fixed_best") |"
 echo "| throughput, $MIB MiB | $rate Mbit/s | $fixed_rate Mbit/s |"
 echo
-echo "| fairness: 8 streams each way | value |"
+echo "| fairness: 8 bulk streams from vm1 to vm2 | value |"
 echo "| --- | --- |"
 echo "| vm1's busy channels | $nfair |"
 echo "| smallest / mean / largest | $(mib "$fmin") / $(mib "$fmean") / $(mib "$fmax") |"
