@@ -561,24 +561,6 @@ out:
 	return err;
 }
 
-/* Bytes in the sorted extents, and whether [@start, @end) meets none. */
-static bool ivshm_extents_clear(struct ivshm_dev *dev, unsigned int n,
-				u32 start, u32 end, u64 *used)
-{
-	bool clear = end <= dev->data_end;
-	unsigned int i;
-
-	*used = 0;
-	for (i = 0; i < n; i++) {
-		u32 off = dev->extents[i] >> 32, size = (u32)dev->extents[i];
-
-		*used += size;
-		if (off < end && off + size > start)
-			clear = false;
-	}
-	return clear;
-}
-
 /* Under the control lock: is channel @index still the one @ring names,
  * allocated by us?
  */
@@ -592,22 +574,53 @@ static bool ivshm_chan_ours(struct ivshm_dev *dev, u32 index, u32 generation)
 }
 
 /* Under the control lock, with @n sorted extents that do not include
- * the ring's own: where a ring of @size bytes goes.  In place (the ring's
- * offset, if nothing meets the blocks it needs), else the lowest gap.
- * The data area must keep @reserve bytes free.
+ * the ring's own: where a ring of up to @size bytes goes, and how large
+ * it can be.  In place (at the ring's offset) if the blocks it needs are
+ * free, else the lowest gap that holds @size; when nothing holds @size,
+ * the larger of the room in place and the largest gap.  The data area
+ * keeps @reserve bytes free.  Returns the size, 0 if there is no room.
  */
-static bool ivshm_place_ring(struct ivshm_dev *dev, unsigned int n,
-			     const struct ivshm_ring *ring, u32 size,
-			     u32 reserve, u32 *offset)
+static u32 ivshm_place_ring(struct ivshm_dev *dev, unsigned int n,
+			    const struct ivshm_ring *ring, u32 size,
+			    u32 reserve, u32 *offset)
 {
-	u64 used;
+	u32 data = dev->data_end - IVSHM_DATA_OFFSET;
+	u32 cursor = IVSHM_DATA_OFFSET, here = 0, best = 0, best_off = 0;
+	u64 used = 0;
+	unsigned int i;
 
-	if (ivshm_extents_clear(dev, n, ring->offset, ring->offset + size,
-				&used))
+	for (i = 0; i <= n; i++) {
+		u32 next = i < n ? dev->extents[i] >> 32 : dev->data_end;
+
+		if (next > cursor) {
+			if (cursor <= ring->offset && ring->offset < next)
+				here = next - ring->offset;
+			if (next - cursor > best) {
+				best = next - cursor;
+				best_off = cursor;
+			}
+		}
+		if (i < n) {
+			used += (u32)dev->extents[i];
+			cursor = max_t(u32, cursor, next + (u32)dev->extents[i]);
+		}
+	}
+	if (used + reserve >= data)
+		return 0;
+	size = min_t(u64, size, data - reserve - used);
+	size = round_down(size, IVSHM_BLOCK_SIZE);
+	if (here >= size) {
 		*offset = ring->offset;
-	else if (!ivshm_find_gap(dev, n, size, offset))
-		return false;
-	return used + size + reserve <= dev->data_end - IVSHM_DATA_OFFSET;
+		return size;
+	}
+	if (best >= size && ivshm_find_gap(dev, n, size, offset))
+		return size;
+	if (here >= best) {
+		*offset = ring->offset;
+		return here;
+	}
+	*offset = best_off;
+	return best;
 }
 
 /* Drops the ring's own extent from the @n sorted extents; returns how
@@ -639,14 +652,15 @@ static unsigned int ivshm_extents_drop(struct ivshm_dev *dev, unsigned int n,
  * Under the control lock.  A shrink keeps the start of the ring.  A
  * growth places the new ring now, with the old one's space counted as
  * free since nothing in it is needed any more: in place when the blocks
- * after the ring's start are free, else in the lowest gap; when @rs->size
- * does not fit, half the step, up to four sizes in all.  Then it writes
+ * after the ring's start are free, else in the lowest gap that holds
+ * @rs->size; when none does, as large as the room in place or the
+ * largest gap allows (see ivshm_place_ring()).  Then it writes
  * the channel's buff_offset and buff_size, and other guests' allocators
  * see the new extent and the old space free at once.  The caller writes
  * no data before this returns; the release of the control lock orders
  * the geometry before anything written afterwards.
  *
- * Return: 0, or a negative errno (-ENOBUFS: no size fits; -ESTALE: the
+ * Return: 0, or a negative errno (-ENOBUFS: no room to grow; -ESTALE: the
  * channel is no longer ours).  The resize is then dropped, counted in
  * resizes_aborted, and the channel keeps its old geometry.
  */
@@ -655,7 +669,7 @@ int ivshm_chan_switch(struct ivshm_dev *dev, struct ivshm_ring *ring,
 {
 	struct ivshm_channel *ch = ivshm_chan(dev, ring->index);
 	u32 size = rs->size, offset = ring->offset;
-	unsigned int n, tries;
+	unsigned int n;
 	u64 token;
 	int err;
 
@@ -669,14 +683,9 @@ int ivshm_chan_switch(struct ivshm_dev *dev, struct ivshm_ring *ring,
 	}
 	if (size > ring->size) {
 		n = ivshm_extents_drop(dev, ivshm_collect_extents(dev), ring);
-		for (tries = 0; tries < 4 && size > ring->size; tries++) {
-			if (ivshm_place_ring(dev, n, ring, size, rs->reserve,
-					     &offset))
-				break;
-			size = round_up(ring->size + (size - ring->size) / 2,
-					IVSHM_BLOCK_SIZE);
-		}
-		if (tries == 4 || size <= ring->size) {
+		size = ivshm_place_ring(dev, n, ring, size, rs->reserve,
+					&offset);
+		if (size <= ring->size) {
 			err = -ENOBUFS;
 			goto unlock;
 		}
