@@ -34,7 +34,8 @@ IVSS := tools/ivss/ivss
 PRELOAD := tools/ivshmem-run/libivshmem-preload.so
 TESTS := selftests/ivshmem_test selftests/ivshmem_peerd selftests/ivshmem_stream \
 	selftests/ivshmem_pingpong selftests/ivshmem_conformance \
-	selftests/ivshmem_sockets selftests/ivshmem_churn selftests/ivss_test
+	selftests/ivshmem_sockets selftests/ivshmem_churn selftests/ivss_test \
+	selftests/ivshmem_fuzz selftests/ivshmem_soak
 # ivss talks netlink through libmnl (libmnl-dev, installed by make deps).
 MNL_CFLAGS = $(shell pkg-config --cflags libmnl 2>/dev/null)
 MNL_LIBS = $(shell pkg-config --libs libmnl 2>/dev/null || echo -lmnl)
@@ -97,7 +98,8 @@ $(PRELOAD): tools/ivshmem-run/preload.c include/uapi/linux/af_ivshmem.h
 selftests: deps $(TESTS)
 
 selftests/ivshmem_peerd selftests/ivshmem_stream selftests/ivshmem_pingpong \
-		selftests/ivshmem_sockets selftests/ivshmem_churn: %: %.c \
+		selftests/ivshmem_sockets selftests/ivshmem_churn \
+		selftests/ivshmem_fuzz selftests/ivshmem_soak: %: %.c \
 		selftests/ivshmem_util.h tools/lib/ivshmem.h \
 		include/uapi/linux/af_ivshmem.h
 	$(CC) $(USER_CFLAGS) -o $@ $< -lpthread
