@@ -10,6 +10,8 @@
  *	opens connections of every type to random peers, sends checksummed
  *	messages of random sizes and verifies every echo byte for byte,
  *	closes, and starts over until the time is up or SIGTERM.
+ *   ivshmem_soak id
+ *	prints this guest's peer id on the first region.
  *   ivshmem_soak fill -p PEER [-P PORT] [-t HOLD_S]
  *	opens stream connections to PEER until one fails (the region's
  *	channels are used up), holds them HOLD_S seconds, closes them.
@@ -494,12 +496,22 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	if (!strcmp(mode, "server"))
 		return server();
+	if (!strcmp(mode, "id")) {
+		long id = ivshmem_local_peer();
+
+		if (id < 0) {
+			perror("ivshmem_local_peer");
+			return 1;
+		}
+		printf("%ld\n", id);
+		return 0;
+	}
 	if (!strcmp(mode, "client") && peers)
 		return client(peers, seconds, seed);
 	if (!strcmp(mode, "fill") && peers)
 		return fill((uint32_t)strtoul(peers, NULL, 0), seconds);
 usage:
-	fprintf(stderr, "usage: %s server|client|fill [-P PORT] [-p PEERS] [-t S] [-s SEED]\n",
+	fprintf(stderr, "usage: %s server|client|fill|id [-P PORT] [-p PEERS] [-t S] [-s SEED]\n",
 		argv[0]);
 	return 2;
 }
