@@ -5,6 +5,9 @@
 #   make          build the module, the tools and the tests
 #   make run      boot two guests and show a message and a bulk transfer
 #   make check    build, lint and run every test (host and guests)
+#   make check-debug  make check and a 10-minute soak on a guest kernel with
+#                 KASAN, lockdep, kmemleak, debugobjects and UBSAN (built
+#                 once into ~/.cache/af_ivshmem: about NN min the first time)
 #   make ivss-test  the ivss parser and printer, offline (TAP)
 #   make bench    benchmarks: latency beside TCP, rebalancing
 #   make install  the modules (modules_install), tools, headers, man pages
@@ -69,7 +72,7 @@ DKMS_SRC := /usr/src/af_ivshmem-$(VERSION)
 DKMS_MOD := -m af_ivshmem -v $(VERSION)
 DKMS_K = $(if $(DKMS_KERNEL),-k $(DKMS_KERNEL))
 
-.PHONY: all deps module tools selftests check run bench lint sparse deb \
+.PHONY: all deps module tools selftests check check-debug run bench lint sparse deb \
 	install-modules install-tools \
 	checkpatch docs clean install uninstall dkms-source dkms-install \
 	dkms-remove ivss-test
@@ -138,6 +141,11 @@ lint: checkpatch sparse docs
 
 check: all
 	@$(TOP)/selftests/run.sh
+
+# The debug kernel's tree is KDIR for this target's module build (the
+# script builds the module itself).
+check-debug: deps tools selftests
+	@$(TOP)/selftests/check-debug.sh
 
 run: all
 	@$(TOP)/tools/vm/demo.sh
