@@ -13,8 +13,8 @@
  *   ivshmem_soak id
  *	prints this guest's peer id on the first region.
  *   ivshmem_soak fill -p PEER [-P PORT] [-t HOLD_S]
- *	opens stream connections to PEER until one fails (the region's
- *	channels are used up), holds them HOLD_S seconds, closes them.
+ *	opens stream connections to PEER until one fails (the region is
+ *	full) or 2000 are open, holds them HOLD_S seconds, closes them.
  *
  * A message is a header (magic, length, sequence number, FNV-1a checksum
  * of the payload) and its payload.  The client and the server print one
@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <time.h>
@@ -224,8 +225,13 @@ static void *serve_listener(void *arg)
 {
 	int type = (int)(intptr_t)arg, l, fd;
 	struct sockaddr_ivshmem a;
+	pthread_attr_t attr;
 	pthread_t t;
 	struct conn *c;
+
+	/* thousands of connections during a fill: small stacks */
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 128 * 1024);
 
 	ivshmem_addr(&a, IVSHMEM_PEER_ANY,
 		     port + (type == SOCK_STREAM ? 0 : 1));
@@ -239,6 +245,7 @@ static void *serve_listener(void *arg)
 		fd = accept(l, NULL, NULL);
 		if (fd < 0) {
 			count_err(errno);
+			usleep(10000);	/* EMFILE: no busy loop */
 			continue;
 		}
 		c = malloc(sizeof(*c));
@@ -248,7 +255,7 @@ static void *serve_listener(void *arg)
 		}
 		c->fd = fd;
 		c->type = type;
-		if (pthread_create(&t, NULL, serve_conn, c)) {
+		if (pthread_create(&t, &attr, serve_conn, c)) {
 			close(fd);
 			free(c);
 			continue;
@@ -351,6 +358,7 @@ static bool client_conn(uint32_t peer, int type, unsigned char *out,
 	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
 		count_err(errno);
 		close(fd);
+		usleep(20000);	/* a peer gone: no busy loop */
 		return true;
 	}
 	for (i = 0; i < n && !stop; i++) {
@@ -403,7 +411,8 @@ eof:
 	close(fd);
 	return true;
 err:
-	count_err(errno);
+	if (!(stop && errno == EINTR))	/* the end of the run */
+		count_err(errno);
 	close(fd);
 	return true;
 }
@@ -429,13 +438,15 @@ static int client(const char *peers, unsigned int seconds, uint64_t seed)
 	return atomic_load(&corrupt) ? 1 : 0;
 }
 
+#define FILL_MAX	2000
+
 static int fill(uint32_t peer, unsigned int hold)
 {
 	struct sockaddr_ivshmem a;
-	int fds[4096], n = 0, fd, i, e = 0;
+	int fds[FILL_MAX], n = 0, fd, i, e = 0;
 
 	ivshmem_addr(&a, peer, port);
-	while (n < 4096) {
+	while (n < FILL_MAX) {
 		fd = socket(ivshmem_family(), SOCK_STREAM, 0);
 		if (fd < 0) {
 			e = errno;
@@ -491,6 +502,10 @@ int main(int argc, char **argv)
 		perror("ivshmem_family");
 		return 2;
 	}
+	/* a fill holds up to FILL_MAX connections, the server as many */
+	struct rlimit rl = { .rlim_cur = 2 * FILL_MAX + 64, .rlim_max = 2 * FILL_MAX + 64 };
+
+	setrlimit(RLIMIT_NOFILE, &rl);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);

@@ -19,7 +19,7 @@
 # sock_diag, the fabric view
 # and tracepoints (selftests/diag.sh); rmmod with live sockets, the
 # syscall fuzzer and a short soak with faults (selftests/soak.sh, 2 min,
-# 3 guests by default); make install and DKMS
+# 2 guests by default); make install and DKMS
 # (selftests/dkms.sh); the
 # make run demo.
 set -uo pipefail
@@ -266,7 +266,7 @@ tap_run "diag" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-diag" "$TOP/selftests/diag.
 echo "# guests: robustness (rmmod with live sockets, the syscall fuzzer, a soak with faults)"
 tap_run "soak" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-soak" \
 	IVSHMEM_SOAK_SECONDS="${IVSHMEM_SOAK_SECONDS:-120}" \
-	IVSHMEM_SOAK_GUESTS="${IVSHMEM_SOAK_GUESTS:-3}" \
+	IVSHMEM_SOAK_GUESTS="${IVSHMEM_SOAK_GUESTS:-2}" \
 	IVSHMEM_SOAK_MEM="${IVSHMEM_SOAK_MEM:-256}" \
 	IVSHMEM_FUZZ_SECONDS="${IVSHMEM_FUZZ_SECONDS:-60}" "$TOP/selftests/soak.sh"
 

@@ -12,7 +12,8 @@
 # IVSHMEM_SOAK_SECONDS (600), IVSHMEM_FUZZ_SECONDS (60),
 # IVSHMEM_SOAK_CLIENTS (3 client processes per guest),
 # IVSHMEM_SOAK_INTERVAL (15 s between faults), IVSHMEM_SOAK_MEM (384 MiB
-# per guest), IVSHMEM_SOAK_SEED (random; printed: the same seed gives the
+# per guest), IVSHMEM_SOAK_SHM (the region, 16M: small enough that a fill
+# reaches its end), IVSHMEM_SOAK_SEED (random; printed: the same seed gives the
 # same faults in the same order and the same fuzzer seeds).
 #
 # 1. rmmod with live sockets: refused (EBUSY, "in use") while any socket
@@ -46,6 +47,7 @@ fuzz_s=${IVSHMEM_FUZZ_SECONDS:-60}
 clients=${IVSHMEM_SOAK_CLIENTS:-3}
 interval=${IVSHMEM_SOAK_INTERVAL:-15}
 mem=${IVSHMEM_SOAK_MEM:-384}
+shm=${IVSHMEM_SOAK_SHM:-16M}
 seed=${IVSHMEM_SOAK_SEED:-$(( (RANDOM << 15) | RANDOM ))}
 while getopts n:t:f:c:i:m:s: opt; do
 	case $opt in
@@ -70,7 +72,8 @@ declare -A faults
 vms=()
 for ((k = 1; k <= guests; k++)); do vms+=("vm$k"); done
 
-lab_up "$guests guests start (${mem} MiB each)" -n "$guests" --mode doorbell --mem "$mem"
+lab_up "$guests guests start (${mem} MiB each, a $shm region)" -n "$guests" \
+	--mode doorbell --mem "$mem" --shm-size "$shm"
 
 # load VM: the module, kmemleak's slate wiped (what booting left behind
 # is not ours), the peer id noted.
@@ -181,6 +184,8 @@ inject() {
 	local kinds=(kill-client kill-server reload restart-qemu fill) kind vm other out
 	kind=${kinds[RANDOM % ${#kinds[@]}]}
 	vm=${vms[RANDOM % guests]}
+	# vm1 keeps the lab's first peer id: its QEMU is not restarted
+	[[ $kind == restart-qemu && $vm == vm1 ]] && vm=vm2
 	faults[$kind]=$(( ${faults[$kind]:-0} + 1 ))
 	echo "# fault: $kind in $vm"
 	case $kind in
@@ -202,7 +207,6 @@ inject() {
 		load "$vm"
 		start_all "$vm" ;;
 	restart-qemu)
-		[[ $vm == vm1 ]] && vm=vm2	# vm1 keeps the lab's first peer id
 		collect "$vm"
 		if ! "$LAB" restart "$vm" >/dev/null 2>&1 || ! load "$vm"; then
 			not_ok "soak: $vm restarts" "lab restart failed"
