@@ -93,15 +93,24 @@ base=$("$TOP/tools/vm/region_usage.py" "$SHM")
 echo "# region at the start: $base"
 
 # --- 1. rmmod with live sockets ------------------------------------------
+# A socket holds a reference on the module (its proto_ops and proto name
+# it as owner): delete_module() fails with EWOULDBLOCK (EAGAIN), rmmod
+# says "in use", module_exit never runs under a live socket.
 out=$(run vm1 "python3 -c '
-import socket, subprocess
+import ctypes, errno, os, socket, subprocess
 fam = int(open(\"/sys/module/af_ivshmem/parameters/family\").read())
 s = socket.socket(fam, socket.SOCK_SEQPACKET)
+libc = ctypes.CDLL(None, use_errno=True)
+rc = libc.syscall(176, b\"af_ivshmem\", os.O_NONBLOCK)  # delete_module
+print(\"delete_module=%d %s\" % (rc, errno.errorcode.get(ctypes.get_errno())))
 r = subprocess.run([\"rmmod\", \"af_ivshmem\"], capture_output=True, text=True)
 print(\"rc=%d %s\" % (r.returncode, r.stderr.strip()))
 s.close()
 '; grep -c '^af_ivshmem ' /proc/modules")
-expect_match "rmmod with one open socket is refused (in use)" "rc=1 rmmod: ERROR: Module af_ivshmem is in use" "$out"
+expect_match "delete_module() with one open socket fails with EWOULDBLOCK" \
+	"delete_module=-1 EAGAIN" "$out"
+expect_match "rmmod with one open socket is refused (in use)" \
+	"rc=1 rmmod: ERROR: Module af_ivshmem is in use" "$out"
 expect "  ... and the module stays loaded" 1 "${out##*$'\n'}"
 
 run vm1 "setsid '$SOAK' server >/tmp/unload-server.out 2>&1 &
