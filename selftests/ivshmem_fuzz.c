@@ -715,8 +715,9 @@ static void op_names(void)
 /* A connection the plausible way, so that the data path is reached often. */
 static void op_pair(void)
 {
+	static const int types[] = { SOCK_STREAM, SOCK_SEQPACKET, SOCK_DGRAM };
 	struct sockaddr_ivshmem a;
-	int type = (int[]){ SOCK_STREAM, SOCK_SEQPACKET, SOCK_DGRAM }[rnd(3)];
+	int type = types[rnd(3)];
 	int l, c;
 	long self = ivshmem_local_peer();
 

@@ -291,9 +291,22 @@ done
 expect "soak: the module unloads in every guest (no socket leaked)" yes "$unloaded"
 expect "soak: kmemleak reports nothing" "" "$leakrep"
 [[ -z $leakrep ]] || leaks=$((leaks + 1))
-out=$("$LAB" check-logs 2>&1)
-expect_match "soak: no checker report in any kernel log (KASAN, lockdep, UBSAN, ...)" "check-logs: ok" "$out"
-[[ $out == *"check-logs: ok"* ]] || echo "$out" | head -n 30 | sed 's/^/# /'
+# The lab's checker expression over every guest's console log (earlier
+# boots too), from the module's first load on: a boot under TCG on a busy
+# host can log an RCU stall (the clocksource switch makes time jump)
+# before the module is anywhere near; those are shown, not counted.
+re=$(sed -n "s/^BAD_LOG_RE='\(.*\)'$/\1/p" "$LAB")
+reports=
+for f in "$IVSHMEM_LAB_DIR"/vm*/console.log*; do
+	[[ -f $f ]] || continue
+	boot=$(tr -d '\r' <"$f" | awk '/af_ivshmem|PF_WANPIPE/ { exit } { print }' |
+		grep -cE -- "$re")
+	((boot == 0)) || echo "# ${f#"$IVSHMEM_LAB_DIR"/}: $boot checker line(s) before the module loaded (not counted)"
+	reports+=$(tr -d '\r' <"$f" | awk '/af_ivshmem|PF_WANPIPE/ { on = 1 } on' |
+		grep -E -- "$re" | sed "s|^|${f#"$IVSHMEM_LAB_DIR"/}: |")
+done
+expect "soak: no checker report in any kernel log once the module is loaded (KASAN, lockdep, UBSAN, ...)" \
+	"" "$(head -n 20 <<<"$reports")"
 
 echo "# soak summary: seed=$seed guests=$guests seconds=$soak_s connections=$conns" \
 	"complete=$complete bytes_verified=$verified corrupt=$corrupt faults=$nfaults ($flist)" \
