@@ -9,15 +9,18 @@
  * dup and close, on a small pool of descriptors and random addresses
  * (families, lengths, ports, peers, regions).
  *
- *   ivshmem_fuzz [-s SEED] [-t SECONDS] [-w WATCHDOG_S] [-p PEERS]
- *                [-P PORT_BASE] [-v]
+ *   ivshmem_fuzz [-s SEED] [-t SECONDS] [-n CALLS] [-w WATCHDOG_S]
+ *                [-p PEERS] [-P PORT_BASE] [-v]
  *
  * Every call's result is checked: an errno outside the set allowed for
  * that call, a return value out of range, or a call that does not return
  * within the watchdog fails the run (exit 1) with the seed, the call
  * number and the last calls made.  Prints "ok seed=S calls=N ..." on
- * success.  The same seed replays the same sequence of calls; their
- * results may differ when another guest's fuzzer is the peer.
+ * success.  The same seed replays the same sequence of calls (-v prints
+ * them, -n stops after CALLS): the choices depend on earlier results
+ * (which descriptors are open), so a replay is exact in one guest and
+ * may drift when another guest's fuzzer is the peer.  A forked child
+ * (op_fork) makes calls of its own on the shared descriptors.
  * Blocking calls are bounded by SO_RCVTIMEO/SO_SNDTIMEO (re-applied after
  * every setsockopt) and IVSHMEM_CONNECT_TIMEOUT_MS.
  */
@@ -38,6 +41,7 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <linux/sockios.h>
@@ -293,9 +297,22 @@ static int rand_msg_flags(bool send)
 	return flags;
 }
 
+#define IOV_HUGE	1100	/* past UIO_MAXIOV (1024) */
+static struct iovec iov_huge[IOV_HUGE];
+
 static int build_iov(struct iovec *iov, int max)
 {
 	int n = (int)rnd((unsigned int)max + 1), i;
+
+	if (chance(2)) {
+		/* many tiny iovecs, sometimes more than the kernel takes */
+		n = 1000 + (int)rnd(IOV_HUGE - 1000 + 1);
+		for (i = 0; i < n; i++) {
+			iov_huge[i].iov_base = buf + i;
+			iov_huge[i].iov_len = rnd(3);
+		}
+		return -n;
+	}
 	size_t off = 0;
 
 	for (i = 0; i < n; i++) {
@@ -308,6 +325,12 @@ static int build_iov(struct iovec *iov, int max)
 		off += l;
 	}
 	return n;
+}
+
+static void set_iov(struct msghdr *mh, struct iovec *iov, int n)
+{
+	mh->msg_iov = n < 0 ? iov_huge : iov;
+	mh->msg_iovlen = (size_t)(n < 0 ? -n : n);
 }
 
 static size_t iov_total(const struct iovec *iov, int n)
@@ -439,9 +462,8 @@ static void op_send(void)
 		break;
 	default:
 		memset(&mh, 0, sizeof(mh));
-		mh.msg_iovlen = (size_t)build_iov(iov, 8);
-		mh.msg_iov = iov;
-		len = iov_total(iov, (int)mh.msg_iovlen);
+		set_iov(&mh, iov, build_iov(iov, 8));
+		len = iov_total(mh.msg_iov, (int)mh.msg_iovlen);
 		if (chance(30)) {
 			alen = rand_addr(&ss, false);
 			mh.msg_name = &ss;
@@ -494,9 +516,8 @@ static void op_recv(void)
 		break;
 	default:
 		memset(&mh, 0, sizeof(mh));
-		mh.msg_iovlen = (size_t)build_iov(iov, 8);
-		mh.msg_iov = iov;
-		len = iov_total(iov, (int)mh.msg_iovlen);
+		set_iov(&mh, iov, build_iov(iov, 8));
+		len = iov_total(mh.msg_iov, (int)mh.msg_iovlen);
 		mh.msg_name = chance(70) ? &ss : NULL;
 		mh.msg_namelen = mh.msg_name ? alen : 0;
 		if (chance(30)) {
@@ -748,26 +769,66 @@ static void op_pair(void)
 	end(connect(c, (struct sockaddr *)&a, sizeof(a)), ok_connect);
 }
 
+static void (*const *ops_tab)(void);
+static unsigned int ops_n;
+
+/*
+ * A child shares the pool (fork): it makes a few calls of its own on the
+ * same sockets, then exits, closing its copies.  Its sequence comes from
+ * the parent's generator, so a seed still replays it.
+ */
+static void op_fork(void)
+{
+	unsigned int i, n = 5 + rnd(20);
+	uint64_t child_seed = rnd64();
+	int st;
+	pid_t pid;
+
+	fflush(stdout);
+	fflush(stderr);
+	begin("fork (%u calls)", n);
+	pid = fork();
+	if (pid == 0) {
+		rng_state = child_seed;
+		for (i = 0; i < n; i++)
+			ops_tab[rnd(ops_n)]();
+		_exit(0);
+	}
+	end(pid, ok_none);
+	if (pid < 0)
+		return;
+	alarm(watchdog_s * 2);
+	if (waitpid(pid, &st, 0) < 0 || !WIFEXITED(st) || WEXITSTATUS(st)) {
+		alarm(0);
+		fail_value("the forked child failed (see above)");
+	}
+	alarm(0);
+}
+
 int main(int argc, char **argv)
 {
 	static void (*const ops[])(void) = { op_socket, op_socket, op_bind,
 		op_listen, op_connect, op_accept, op_accept, op_send, op_send,
 		op_send, op_recv, op_recv, op_recv, op_sockopt, op_sockopt,
 		op_ioctl, op_shutdown, op_poll, op_epoll, op_close, op_dup,
-		op_names, op_pair, op_pair };
+		op_names, op_pair, op_pair, op_fork };
 	struct sigaction sa = { .sa_handler = on_alarm };
 	unsigned int seconds = 30;
+	unsigned long long max_calls = ~0ULL;
 	struct timespec t0, t;
 	int opt, i, e;
 
 	seed = (unsigned long long)time(NULL) ^ ((unsigned long long)getpid() << 20);
-	while ((opt = getopt(argc, argv, "s:t:w:p:P:v")) != -1) {
+	while ((opt = getopt(argc, argv, "s:t:n:w:p:P:v")) != -1) {
 		switch (opt) {
 		case 's':
 			seed = strtoull(optarg, NULL, 0);
 			break;
 		case 't':
 			seconds = (unsigned int)strtoul(optarg, NULL, 0);
+			break;
+		case 'n':
+			max_calls = strtoull(optarg, NULL, 0);
 			break;
 		case 'w':
 			watchdog_s = (unsigned int)strtoul(optarg, NULL, 0);
@@ -783,11 +844,13 @@ int main(int argc, char **argv)
 			break;
 		default:
 			fprintf(stderr,
-				"usage: %s [-s SEED] [-t SECONDS] [-w WATCHDOG_S] [-p PEERS] [-P PORT_BASE] [-v]\n",
+				"usage: %s [-s SEED] [-t SECONDS] [-n CALLS] [-w WATCHDOG_S] [-p PEERS] [-P PORT_BASE] [-v]\n",
 				argv[0]);
 			return 2;
 		}
 	}
+	ops_tab = ops;
+	ops_n = sizeof(ops) / sizeof(ops[0]) - 1;	/* a child does not fork */
 	rng_state = seed;
 	printf("# ivshmem_fuzz seed=%llu (replay: -s %llu)\n", seed, seed);
 	fflush(stdout);
@@ -808,7 +871,7 @@ int main(int argc, char **argv)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
 		clock_gettime(CLOCK_MONOTONIC, &t);
-		if (t.tv_sec - t0.tv_sec >= (time_t)seconds)
+		if (t.tv_sec - t0.tv_sec >= (time_t)seconds || ncalls >= max_calls)
 			break;
 		ops[rnd(sizeof(ops) / sizeof(ops[0]))]();
 		/* Now and then, start over: every socket closed at once. */
