@@ -10,6 +10,9 @@
  *	opens connections of every type to random peers, sends checksummed
  *	messages of random sizes and verifies every echo byte for byte,
  *	closes, and starts over until the time is up or SIGTERM.
+ *   ivshmem_soak giveup -p PEER [-P PORT] [-t COUNT]
+ *	COUNT stream connects to PEER with a connect timeout of 1 to 20 ms,
+ *	each closed at once: many give up while the peer is answering.
  *   ivshmem_soak id
  *	prints this guest's peer id on the first region.
  *   ivshmem_soak fill -p PEER [-P PORT] [-t HOLD_S]
@@ -469,6 +472,49 @@ static int fill(uint32_t peer, unsigned int hold)
 	return 0;
 }
 
+static void on_alarm(int sig)
+{
+	(void)sig;
+}
+
+/* Connects that give up while the peer is answering: a signal (an
+ * interval timer of 0.1 to 20 ms) interrupts them, or a 1-20 ms connect
+ * timeout ends them.  Whatever the peer allocated for them must come back.
+ */
+static int giveup(uint32_t peer, unsigned int count)
+{
+	struct sigaction sa = { .sa_handler = on_alarm };	/* no SA_RESTART */
+	struct itimerval it = { 0 };
+	struct sockaddr_ivshmem a;
+	unsigned int i;
+	uint64_t ms;
+	int fd;
+
+	sigaction(SIGALRM, &sa, NULL);
+	ivshmem_addr(&a, peer, port);
+	rng = (uint64_t)time(NULL) | 1;
+	for (i = 0; i < count; i++) {
+		fd = socket(ivshmem_family(), SOCK_STREAM, 0);
+		if (fd < 0)
+			return 1;
+		ms = 1 + rnd(20);
+		setsockopt(fd, ivshmem_family(), IVSHMEM_CONNECT_TIMEOUT_MS,
+			   &ms, sizeof(ms));
+		it.it_value.tv_usec = 100 + rnd(20000);
+		setitimer(ITIMER_REAL, &it, NULL);
+		if (!connect(fd, (struct sockaddr *)&a, sizeof(a)))
+			atomic_fetch_add(&complete, 1);
+		else
+			count_err(errno);
+		it.it_value.tv_usec = 0;
+		setitimer(ITIMER_REAL, &it, NULL);
+		atomic_fetch_add(&conns, 1);
+		close(fd);
+	}
+	report("soak-giveup");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct sigaction sa = { .sa_handler = on_term };
@@ -523,10 +569,12 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(mode, "client") && peers)
 		return client(peers, seconds, seed);
+	if (!strcmp(mode, "giveup") && peers)
+		return giveup((uint32_t)strtoul(peers, NULL, 0), seconds);
 	if (!strcmp(mode, "fill") && peers)
 		return fill((uint32_t)strtoul(peers, NULL, 0), seconds);
 usage:
-	fprintf(stderr, "usage: %s server|client|fill|id [-P PORT] [-p PEERS] [-t S] [-s SEED]\n",
+	fprintf(stderr, "usage: %s server|client|fill|giveup|id [-P PORT] [-p PEERS] [-t S] [-s SEED]\n",
 		argv[0]);
 	return 2;
 }

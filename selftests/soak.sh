@@ -14,11 +14,14 @@
 # IVSHMEM_SOAK_INTERVAL (15 s between faults), IVSHMEM_SOAK_MEM (384 MiB
 # per guest), IVSHMEM_SOAK_SHM (the region, 16M: small enough that a fill
 # reaches its end), IVSHMEM_SOAK_SEED (random; printed: the same seed gives the
-# same faults in the same order and the same fuzzer seeds).
+# same faults in the same order and the same fuzzer seeds),
+# IVSHMEM_SOAK_FAULTS (the kinds to draw from, comma-separated; default
+# kill-client,kill-server,reload,restart-qemu,fill).
 #
-# 1. rmmod with live sockets: refused (EBUSY, "in use") while any socket
-#    exists, the module keeps working; once their processes are gone it
-#    unloads, and the remote ends of its connections get an error.
+# 1. rmmod with live sockets: refused (EWOULDBLOCK, "in use") while any
+#    socket exists, the module keeps working; once their processes are
+#    gone it unloads, and the remote ends of its connections get an error.
+#    Then connects that give up while the peer answers leave no channel.
 # 2. The fuzzer (ivshmem_fuzz) in vm1 and vm2 at once, so that remote
 #    peers exist: only the errnos allowed per call, no hang.
 # 3. The soak: every guest runs the echo server and CLIENTS client
@@ -113,9 +116,9 @@ expect_match "rmmod with one open socket is refused (in use)" \
 	"rc=1 rmmod: ERROR: Module af_ivshmem is in use" "$out"
 expect "  ... and the module stays loaded" 1 "${out##*$'\n'}"
 
-run vm1 "setsid '$SOAK' server >/tmp/unload-server.out 2>&1 &
-	for i in \$(seq 50); do grep -q ready /tmp/unload-server.out && break; sleep 0.1; done" >/dev/null
-run vm2 "setsid '$SOAK' client -p ${id[vm1]} -t 600 -s $seed >/tmp/unload-client.out 2>&1 &
+run vm1 "setsid '$SOAK' server >/run/soak-unload-server.out 2>&1 &
+	for i in \$(seq 50); do grep -q ready /run/soak-unload-server.out && break; sleep 0.1; done" >/dev/null
+run vm2 "setsid '$SOAK' client -p ${id[vm1]} -t 600 -s $seed >/run/soak-unload-client.out 2>&1 &
 	sleep 4" >/dev/null
 out=$(run vm1 "rmmod af_ivshmem 2>&1; grep -c '^af_ivshmem ' /proc/modules")
 expect_match "rmmod with live connections (a server and its clients) is refused" "in use" "$out"
@@ -128,8 +131,8 @@ out=$(run vm1 "pkill -9 -f 'ivshmem_soak server'
 	grep -c '^af_ivshmem ' /proc/modules")
 expect "once the server is killed, the module unloads" 0 "$out"
 out=$(run vm2 "sleep 2; pkill -TERM -f 'ivshmem_soak client'
-	for i in \$(seq 50); do grep -q soak-client /tmp/unload-client.out && break; sleep 0.1; done
-	cat /tmp/unload-client.out")
+	for i in \$(seq 50); do grep -q soak-client /run/soak-unload-client.out && break; sleep 0.1; done
+	cat /run/soak-unload-client.out")
 echo "# remote client: $out"
 expect_match "the remote client's connections end with an error, not corruption" "corrupt=0" "$out"
 [[ $out =~ errors:.*E[A-Z]+= || $out =~ eof=[1-9] ]] ||
@@ -141,15 +144,32 @@ else
 	not_ok "the unloaded guest's channels are reclaimed" "$every_free"
 fi
 
+# Regression: a connect that gives up (a signal, its connect timeout)
+# after the peer accepted it left the peer's reply channel allocated for
+# good (no socket took it, nobody released it).  300 connects from vm1
+# to vm2, interrupted by a 0.1-20 ms timer or a 1-20 ms connect timeout;
+# then every channel must be back.
+run vm2 "setsid '$SOAK' server >/run/soak-giveup-server.out 2>&1 &
+	for i in \$(seq 50); do grep -q ready /run/soak-giveup-server.out && break; sleep 0.1; done" >/dev/null
+out=$(run vm1 "'$SOAK' giveup -p ${id[vm2]} -t 300")
+echo "# $out"
+expect_match "300 connects that give up while the peer answers them" "soak-giveup conns=300" "$out"
+run vm2 "pkill -f 'ivshmem_soak server'" >/dev/null
+if every_free=$(region_empty "$SHM"); then
+	ok "  ... leave no channel behind: the peer's reply channels are released ($every_free)"
+else
+	not_ok "  ... leave no channel behind: the peer's reply channels are released" "$every_free"
+fi
+
 # --- 2. the fuzzer ---------------------------------------------------------
 fz1=$((RANDOM * 32768 + RANDOM))
 fz2=$((RANDOM * 32768 + RANDOM))
-run vm2 "setsid '$FUZZ' -t $fuzz_s -p $guests -s $fz2 >/tmp/fuzz.out 2>&1 &" >/dev/null
+run vm2 "setsid '$FUZZ' -t $fuzz_s -p $guests -s $fz2 >/run/soak-fuzz.out 2>&1 &" >/dev/null
 out=$("$LAB" exec vm1 --timeout $((fuzz_s + 120)) -- "'$FUZZ' -t $fuzz_s -p $guests -s $fz1" 2>&1)
 echo "$out" | grep -v '^#   ' | sed 's/^/# vm1: /'
 expect_match "fuzzer in vm1 (seed $fz1): clean errnos only, no hang" "ok seed=$fz1" "$out"
-out=$(run vm2 "for i in \$(seq $((fuzz_s + 60))); do grep -q '^ok\|FAIL' /tmp/fuzz.out && break; sleep 1; done
-	sleep 1; cat /tmp/fuzz.out")
+out=$(run vm2 "for i in \$(seq $((fuzz_s + 60))); do grep -q '^ok\|FAIL' /run/soak-fuzz.out && break; sleep 1; done
+	sleep 1; cat /run/soak-fuzz.out")
 echo "$out" | grep -v '^#   ' | sed 's/^/# vm2: /'
 expect_match "fuzzer in vm2 (seed $fz2): clean errnos only, no hang" "ok seed=$fz2" "$out"
 if every_free=$(region_empty "$SHM"); then
@@ -161,13 +181,13 @@ fi
 # --- 3. the soak -----------------------------------------------------------
 nclient=0
 start_server() {
-	run "$1" "setsid '$SOAK' server >>/tmp/soak-server.out 2>>/tmp/soak-server.err &
-		for i in \$(seq 50); do grep -q ready /tmp/soak-server.out && break; sleep 0.1; done" >/dev/null
+	run "$1" "setsid '$SOAK' server >>/run/soak-server.out 2>>/run/soak-server.err &
+		for i in \$(seq 50); do grep -q ready /run/soak-server.out && break; sleep 0.1; done" >/dev/null
 }
 start_client() {	# start_client VM: one more client process, its own log
 	nclient=$((nclient + 1))
 	run "$1" "setsid '$SOAK' client -p $(peers) -t $((soak_s + 600)) -s $((seed + nclient)) \
-		>/tmp/soak-client-$nclient.out 2>&1 &" >/dev/null
+		>/run/soak-client-$nclient.out 2>&1 &" >/dev/null
 }
 start_all() {	# start_all VM: the server and the clients
 	local i
@@ -179,8 +199,8 @@ collect() {
 	run "$1" "pkill -TERM -f 'ivshmem_soak (client|server)'
 		for i in \$(seq 100); do pgrep -f 'ivshmem_soak (client|server)' >/dev/null || break
 			sleep 0.1; done
-		cat /tmp/soak-client-*.out /tmp/soak-server.out /tmp/soak-server.err 2>/dev/null
-		rm -f /tmp/soak-client-*.out /tmp/soak-server.out /tmp/soak-server.err" >>"$SUMMARIES"
+		cat /run/soak-client-*.out /run/soak-server.out /run/soak-server.err 2>/dev/null
+		rm -f /run/soak-client-*.out /run/soak-server.out /run/soak-server.err" >>"$SUMMARIES"
 }
 SUMMARIES=$(mktemp)
 trap 'rm -f "$SUMMARIES"' EXIT
@@ -190,7 +210,8 @@ ok "soak: a server and $clients clients in each of $guests guests"
 
 fault_failed=0
 inject() {
-	local kinds=(kill-client kill-server reload restart-qemu fill) kind vm other out
+	local kinds kind vm other out
+	IFS=, read -r -a kinds <<<"${IVSHMEM_SOAK_FAULTS:-kill-client,kill-server,reload,restart-qemu,fill}"
 	kind=${kinds[RANDOM % ${#kinds[@]}]}
 	vm=${vms[RANDOM % guests]}
 	# vm1 keeps the lab's first peer id: its QEMU is not restarted
