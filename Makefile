@@ -7,7 +7,7 @@
 #   make check    build, lint and run every test (host and guests)
 #   make check-debug  make check and a 10-minute soak on a guest kernel with
 #                 KASAN, lockdep, kmemleak, debugobjects and UBSAN (built
-#                 once into ~/.cache/af_ivshmem: about NN min the first time)
+#                 once into ~/.cache/af_ivshmem: over an hour the first time)
 #   make ivss-test  the ivss parser and printer, offline (TAP)
 #   make bench    benchmarks: latency beside TCP, rebalancing
 #   make install  the modules (modules_install), tools, headers, man pages
