@@ -5,6 +5,9 @@
 #   make          build the module, the tools and the tests
 #   make run      boot two guests and show a message and a bulk transfer
 #   make check    build, lint and run every test (host and guests)
+#   make check-debug  make check and a 10-minute soak on a guest kernel with
+#                 KASAN, lockdep, kmemleak, debugobjects and UBSAN (built
+#                 once into ~/.cache/af_ivshmem: over an hour the first time)
 #   make ivss-test  the ivss parser and printer, offline (TAP)
 #   make bench    the benchmark suite: every transport side by side
 #   make bench-latency / bench-rebalance   the older, single benchmarks
@@ -38,7 +41,8 @@ PRELOAD := tools/ivshmem-run/libivshmem-preload.so
 PERF := tools/ivshmem-perf/ivshmem-perf
 TESTS := selftests/ivshmem_test selftests/ivshmem_peerd selftests/ivshmem_stream \
 	selftests/ivshmem_pingpong selftests/ivshmem_conformance \
-	selftests/ivshmem_sockets selftests/ivshmem_churn selftests/ivss_test
+	selftests/ivshmem_sockets selftests/ivshmem_churn selftests/ivss_test \
+	selftests/ivshmem_fuzz selftests/ivshmem_soak
 # ivss talks netlink through libmnl (libmnl-dev, installed by make deps).
 MNL_CFLAGS = $(shell pkg-config --cflags libmnl 2>/dev/null)
 MNL_LIBS = $(shell pkg-config --libs libmnl 2>/dev/null || echo -lmnl)
@@ -72,7 +76,7 @@ DKMS_SRC := /usr/src/af_ivshmem-$(VERSION)
 DKMS_MOD := -m af_ivshmem -v $(VERSION)
 DKMS_K = $(if $(DKMS_KERNEL),-k $(DKMS_KERNEL))
 
-.PHONY: all deps module tools selftests check run bench bench-latency \
+.PHONY: all deps module tools selftests check check-debug run bench bench-latency \
 	bench-rebalance lint sparse deb \
 	install-modules install-tools \
 	checkpatch docs clean install uninstall dkms-source dkms-install \
@@ -107,7 +111,8 @@ $(PERF): tools/ivshmem-perf/ivshmem-perf.c tools/lib/ivshmem.h \
 selftests: deps $(TESTS)
 
 selftests/ivshmem_peerd selftests/ivshmem_stream selftests/ivshmem_pingpong \
-		selftests/ivshmem_sockets selftests/ivshmem_churn: %: %.c \
+		selftests/ivshmem_sockets selftests/ivshmem_churn \
+		selftests/ivshmem_fuzz selftests/ivshmem_soak: %: %.c \
 		selftests/ivshmem_util.h tools/lib/ivshmem.h \
 		include/uapi/linux/af_ivshmem.h
 	$(CC) $(USER_CFLAGS) -o $@ $< -lpthread
@@ -146,6 +151,11 @@ lint: checkpatch sparse docs
 
 check: all
 	@$(TOP)/selftests/run.sh
+
+# The debug kernel's tree is KDIR for this target's module build (the
+# script builds the module itself).
+check-debug: deps tools selftests
+	@$(TOP)/selftests/check-debug.sh
 
 run: all
 	@$(TOP)/tools/vm/demo.sh

@@ -214,13 +214,19 @@ struct ivshm_resize {
 	u32 reserve;
 };
 
-/* A channel we sent on, closed, and wait for the receiver to release. */
+/* A channel we sent on, closed, and wait for the receiver to release.
+ * @request: a connection request we gave up on (never established): if
+ * the peer accepted it, we release its reply channel, which no socket of
+ * ours ever took; @reply_done once we have.
+ */
 struct ivshm_zombie {
 	struct list_head node;
 	u32 index;
 	u32 generation;
 	u32 peer;
 	u64 peer_epoch;
+	bool request;
+	bool reply_done;
 };
 
 /* Shared fields: one READ_ONCE/WRITE_ONCE each, converted from LE. */

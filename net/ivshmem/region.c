@@ -769,14 +769,49 @@ out:
 	return err;
 }
 
+/* A connection request we gave up on (timed out, interrupted, or a reply
+ * that failed its checks) that the peer accepted has a reply channel that
+ * no socket of ours took: release it, as its receiver, so that the peer
+ * can free it.  Only a channel that is, right now, the peer's reply to
+ * this very request (allocated, the generation named, from the peer to
+ * us, pointing back at the request) is touched.
+ */
+static void ivshm_zombie_release_reply(struct ivshm_dev *dev,
+				       struct ivshm_zombie *z,
+				       struct ivshm_channel *req)
+{
+	struct ivshm_channel *ch;
+	u32 index, gen;
+
+	smp_rmb();	/* receiver_state before the reply fields */
+	index = ivshm_rd32(&req->reply_channel);
+	gen = ivshm_rd32(&req->reply_generation);
+	z->reply_done = true;
+	if (index >= IVSHM_MAX_CHANNELS || !gen)
+		return;
+	ch = ivshm_chan(dev, index);
+	if (ivshm_rd32(&ch->alloc_state) != IVSHM_CHAN_ALLOCATED ||
+	    ivshm_rd32(&ch->generation) != gen)
+		return;
+	smp_rmb();	/* alloc_state/generation before the fields */
+	if (ivshm_rd16(&ch->sender_vm) != z->peer ||
+	    ivshm_rd16(&ch->receiver_vm) != dev->self ||
+	    ivshm_rd32(&ch->peer_channel) != z->index ||
+	    ivshm_rd32(&ch->peer_generation) != z->generation)
+		return;
+	ivshm_wr32(&ch->receiver_state, IVSHM_RECV_RELEASED);
+}
+
 /**
  * ivshm_zombies_reap() - free closed channels the receiver has released
  * @dev: the device
  * @force: free them all (the device is going away)
  *
  * A channel is returned only once its receiver has released it (or
- * refused it), or the receiver's peer slot has gone or changed epoch: until
- * then the receiver may still write its half of the entry.
+ * refused it, for want of a listener or of room), or the receiver's peer
+ * slot has gone or changed epoch: until then the receiver may still write
+ * its half of the entry.  A request we gave up on that the peer accepted
+ * first gets its reply channel released (ivshm_zombie_release_reply()).
  */
 void ivshm_zombies_reap(struct ivshm_dev *dev, bool force)
 {
@@ -788,8 +823,13 @@ void ivshm_zombies_reap(struct ivshm_dev *dev, bool force)
 		struct ivshm_channel *ch = ivshm_chan(dev, z->index);
 		u32 rstate = ivshm_rd32(&ch->receiver_state);
 
+		if (!force && z->request && !z->reply_done &&
+		    (rstate == IVSHM_RECV_ACCEPTED ||
+		     rstate == IVSHM_RECV_RELEASED))
+			ivshm_zombie_release_reply(dev, z, ch);
 		if (force || rstate == IVSHM_RECV_RELEASED ||
 		    rstate == IVSHM_RECV_REFUSED ||
+		    rstate == IVSHM_RECV_NOBUFS ||
 		    !ivshm_peer_alive(dev, z->peer, z->peer_epoch))
 			list_move(&z->node, &done);
 	}

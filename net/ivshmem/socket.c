@@ -401,6 +401,7 @@ static void ivshm_retire_tx(struct ivshm_sock *vsk)
 	z->generation = vsk->tx.generation;
 	z->peer = vsk->peer;
 	z->peer_epoch = vsk->peer_epoch;
+	z->request = vsk->sk.sk_state != TCP_ESTABLISHED;
 	spin_lock_bh(&dev->socks_lock);
 	list_add_tail(&z->node, &dev->zombies);
 	spin_unlock_bh(&dev->socks_lock);

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# `make check-debug`: the whole `make check` suite, plus the long soak, on
+# a guest kernel built with the kernel's runtime checkers (KASAN, lockdep,
+# DEBUG_ATOMIC_SLEEP, kmemleak, debugobjects, UBSAN): see
+# tools/build/debug-kernel.sh, which builds it once per machine into the
+# cache.  The module is built against that tree (KDIR), and the lab boots
+# it (IVSHMEM_LAB_KERNEL, IVSHMEM_LAB_MODULES).
+#
+# Any checker report in any guest's kernel log, and any kmemleak report
+# (the soak scans at the end), fails the run.  The last line is the tally
+# "N passed, N failed".
+#
+# Environment: IVSHMEM_SOAK_SECONDS (600), IVSHMEM_SOAK_GUESTS (4),
+# IVSHMEM_FUZZ_SECONDS (60), IVSHMEM_SOAK_SEED; IVSHMEM_LAB_BOOT_TIMEOUT
+# (600: a KASAN kernel boots slowly under TCG); IVSHMEM_CHECK_DEBUG_ONLY=soak
+# runs the build, the soak and the log scan only.
+set -uo pipefail
+
+TOP=$(cd "$(dirname "$0")/.." && pwd)
+cd "$TOP" || exit 1
+
+t0=$(date +%s)
+tree=$("$TOP/tools/build/debug-kernel.sh") || exit 1
+dir=$(dirname "$tree")
+echo "# debug kernel: $tree (built in $(cat "$dir/build-seconds" 2>/dev/null || echo '?') s," \
+	"this run waited $(($(date +%s) - t0)) s for it)"
+kver=$(sed -n 's/.*UTS_RELEASE "\(.*\)"/\1/p' "$tree/include/generated/utsrelease.h")
+export KDIR=$tree
+export IVSHMEM_LAB_KERNEL=$tree/arch/x86/boot/bzImage
+export IVSHMEM_LAB_MODULES=$dir/mod/lib/modules/$kver
+export IVSHMEM_LAB_BOOT_TIMEOUT=${IVSHMEM_LAB_BOOT_TIMEOUT:-600}
+export IVSHMEM_SOAK_SECONDS=${IVSHMEM_SOAK_SECONDS:-600}
+export IVSHMEM_SOAK_GUESTS=${IVSHMEM_SOAK_GUESTS:-4}
+export IVSHMEM_FUZZ_SECONDS=${IVSHMEM_FUZZ_SECONDS:-60}
+export IVSHMEM_LAB_DIR=${IVSHMEM_LAB_DIR:-/tmp/af_ivshmem-check-debug}
+export IVSHMEM_CHECK_LOGS=${IVSHMEM_CHECK_LOGS:-$IVSHMEM_LAB_DIR-logs}
+
+make -s module KDIR="$KDIR" >/dev/null || { echo "module build against $KDIR failed"; exit 1; }
+make -s tools selftests >/dev/null || exit 1
+
+# The scan below reads every console log under the lab directories: none
+# left from an earlier run.
+rm -f "$IVSHMEM_LAB_DIR"*/vm*/console.log*
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+if [ "${IVSHMEM_CHECK_DEBUG_ONLY:-}" = soak ]; then
+	mkdir -p "$IVSHMEM_CHECK_LOGS"
+	IVSHMEM_LAB_DIR=$IVSHMEM_LAB_DIR-soak "$TOP/selftests/soak.sh" |
+		tee "$IVSHMEM_CHECK_LOGS/soak.tap" | tee "$out"
+	passed=$(grep -c '^ok ' "$out")
+	failed=$(grep -c '^not ok ' "$out")
+else
+	"$TOP/selftests/run.sh" | tee "$out"
+	passed=$(tail -n 1 "$out" | sed -n 's/^\([0-9]*\) passed.*/\1/p')
+	failed=$(tail -n 1 "$out" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
+fi
+
+# Every guest kernel log of every lab this run started, earlier boots too.
+re=$(sed -n "s/^BAD_LOG_RE='\(.*\)'$/\1/p" "$TOP/tools/vm/lab")
+# Lines logged before the module first loaded in that boot are shown
+# but not counted: under TCG on a busy host, a boot can log an RCU stall
+# when the clocksource switch makes time jump, long before the module.
+reports=0
+for f in "$IVSHMEM_LAB_DIR"*/vm*/console.log*; do
+	[ -f "$f" ] || continue
+	b=$(tr -d '\r' <"$f" | awk '/af_ivshmem|PF_WANPIPE/ { exit } { print }' |
+		grep -cE -- "$re")
+	[ "$b" -eq 0 ] || echo "# $f: $b checker line(s) before the module loaded (not counted)"
+	n=$(tr -d '\r' <"$f" | awk '/af_ivshmem|PF_WANPIPE/ { on = 1 } on' |
+		grep -cE -- "$re")
+	if [ "$n" -gt 0 ]; then
+		echo "# $f: $n checker report line(s):"
+		tr -d '\r' <"$f" | awk '/af_ivshmem|PF_WANPIPE/ { on = 1 } on' |
+			grep -E -- "$re" | head -n 10 | sed 's/^/#   /'
+		reports=$((reports + n))
+	fi
+done
+if [ "$reports" -eq 0 ]; then
+	echo "ok - no checker report in any guest kernel log"
+	passed=$((${passed:-0} + 1))
+else
+	echo "not ok - $reports checker report line(s) in guest kernel logs"
+	failed=$((${failed:-0} + 1))
+fi
+echo "# checker reports: $reports"
+echo "${passed:-0} passed, ${failed:-1} failed"
+[ "${failed:-1}" -eq 0 ]
