@@ -7,8 +7,7 @@
 # the bytes asked for (a count that is no multiple of the message size)
 # and the server saw every byte as sent; ping-pong does exactly the rounds
 # asked for; the connect test makes exactly K connections, as the server
-# counted them.  --security require is refused while the module has no
-# security option.
+# counted them.  --security require without keys fails with ENOKEY.
 # Prints TAP; exits non-zero on failure.
 set -uo pipefail
 
@@ -82,13 +81,9 @@ client "perf: AF_IVSHMEM vm1 -> vm2" vm1 -T ivshmem -a "$P2:5100"
 client "perf: TCP vm1 -> vm2" vm1 -T tcp -a 10.99.0.2:5100
 client "perf: AF_UNIX in vm1" vm1 -T unix -a /tmp/ivshmem-perf.sock
 
-if grep -q IVSHMEM_SECURITY "$TOP/include/uapi/linux/af_ivshmem.h"; then
-	echo "ok $((n += 1)) - perf: --security require refused # SKIP the module has a security option"
-else
-	expect_match "perf: --security require is refused without the option" \
-		"no IVSHMEM_SECURITY option" \
-		"$(run vm1 "'$PERF' client -T ivshmem -a $P2:5100 --security require; echo rc=\$?")"
-fi
+expect_match "perf: --security require without keys fails with ENOKEY" \
+	"Required key not available" \
+	"$(run vm1 "'$PERF' client -T ivshmem -a $P2:5100 -m connect -k 1 --security require 2>&1; echo rc=\$?")"
 expect "perf: memcpy mode copies, JSON" "memcpy 2 True" \
 	"$(run vm1 "'$PERF' memcpy -j -s 64,64K -n 1M" | python3 -c 'import json,sys
 d = json.load(sys.stdin)

@@ -5,8 +5,9 @@
 # run: ivshmem-perf (stream throughput by message size and with parallel
 # streams, 1-byte ping-pong, connection setup rate, CPU time per byte) over
 #   - AF_IVSHMEM between two guests: doorbell, doorbell + SO_BUSY_POLL,
-#     plain (polling) + SO_BUSY_POLL; with security on where the module
-#     has it (n/a until then);
+#     plain (polling) + SO_BUSY_POLL; doorbell and polling again with
+#     security required (pairwise keys from ivshmem-keys loaded in both
+#     guests after the runs in clear);
 #   - TCP over the lab's virtio-net link between the same two guests;
 #   - TCP loopback, AF_UNIX and AF_VSOCK loopback inside one guest;
 #   - memcpy of the same sizes inside one guest (the copy bound);
@@ -26,6 +27,7 @@ MODULE=$TOP/net/ivshmem/af_ivshmem.ko
 PERF=$TOP/tools/ivshmem-perf/ivshmem-perf
 RUN=$TOP/tools/ivshmem-run/ivshmem-run
 IVSS=$TOP/tools/ivss/ivss
+KEYS=$TOP/tools/ivshmem-keys/ivshmem-keys
 SECS=${BENCH_SECS:-1}
 SIZES=${BENCH_SIZES:-64,1K,4K,16K,64K,256K}
 PAR=${BENCH_PARALLEL:-4}
@@ -97,10 +99,21 @@ servers() {
 boot() {	# boot MODE: two guests with the module (vm1 loads first)
 	log "booting two guests, $1 mode"
 	"$LAB" start --force -n 2 --mode "$1" >/dev/null
-	ex vm1 "insmod '$MODULE'" && ex vm2 "insmod '$MODULE'"
+	ex vm1 "modprobe -a gcm ghash-generic ctr; insmod '$MODULE'" &&
+		ex vm2 "modprobe -a gcm ghash-generic ctr; insmod '$MODULE'"
 }
-peer2() {	# vm2's peer id
-	ex vm2 "'$IVSS' fabric -j" |
+# keys P1 P2: each guest loads its row of pairwise keys (ivshmem-keys), so
+# that connections between them are protected from then on
+keys() {
+	"$KEYS" master >"$OUT/raw/master"
+	"$KEYS" derive "$OUT/raw/master" r0 "$1" 4 >"$OUT/raw/keys-vm1"
+	"$KEYS" derive "$OUT/raw/master" r0 "$2" 4 >"$OUT/raw/keys-vm2"
+	ex vm1 "'$KEYS' load '$OUT/raw/keys-vm1'" &&
+		ex vm2 "'$KEYS' load '$OUT/raw/keys-vm2'"
+	rm -f "$OUT/raw/master" "$OUT/raw/keys-vm1" "$OUT/raw/keys-vm2"
+}
+peer() {	# peer VM: its peer id
+	ex "$1" "'$IVSS' fabric -j" |
 		python3 -c 'import json,sys; print(json.load(sys.stdin)["regions"][0]["self"])'
 }
 iperf() {	# iperf NAME PORT [ivshmem-run]: Mbit/s received
@@ -116,7 +129,8 @@ print(json.load(open(sys.argv[1]))["end"]["sum_received"]["bits_per_second"] / 1
 trap '"$LAB" stop >/dev/null 2>&1 || true' EXIT
 
 boot doorbell
-p2=$(peer2)
+p1=$(peer vm1)
+p2=$(peer vm2)
 ACCEL=$("$LAB" status | sed -n 's/.*accel \([a-z]*\).*/\1/p' | head -1)
 [[ $ACCEL == tcg ]] && ACCEL="no KVM, QEMU TCG"
 servers vm2 ivshmem tcp
@@ -124,7 +138,6 @@ ex vm1 "modprobe vsock_loopback" || log "no vsock_loopback module"
 servers vm1 tcp unix vsock
 perf ivshmem_doorbell vm1 -T ivshmem -a "$p2:5100"
 perf ivshmem_doorbell_busy vm1 -T ivshmem -a "$p2:5100" -b "$BUSY"
-perf ivshmem_doorbell_secure vm1 -T ivshmem -a "$p2:5100" --security require
 perf tcp_guests vm1 -T tcp -a "$IP2:5100"
 perf tcp_loopback vm1 -T tcp -a 127.0.0.1:5100
 perf unix vm1 -T unix -a /tmp/ivshmem-perf.sock
@@ -134,12 +147,16 @@ ex vm1 "'$PERF' memcpy -j -L memcpy -s $SIZES -t $SECS" >"$OUT/raw/memcpy.json"
 log "iperf3 over TCP, then under ivshmem-run"
 tcp_iperf=$(iperf tcp 5201)
 run_iperf=$(iperf ivshmem_run 5202 run)
+keys "$p1" "$p2"
+perf ivshmem_doorbell_secure vm1 -T ivshmem -a "$p2:5100" --security require
 "$LAB" stop >/dev/null
 
 boot plain
-p2=$(peer2)
+p1=$(peer vm1)
+p2=$(peer vm2)
 servers vm2 ivshmem
 perf ivshmem_plain_busy vm1 -T ivshmem -a "$p2:5100" -b "$BUSY"
+keys "$p1" "$p2"
 perf ivshmem_plain_busy_secure vm1 -T ivshmem -a "$p2:5100" -b "$BUSY" --security require
 "$LAB" stop >/dev/null
 

@@ -395,8 +395,11 @@ static void *serve(void *arg)
 		close(fd);
 		return NULL;
 	}
+	/* Busy polling as the client asked; security is the listener's and
+	 * the module's policy (it cannot change once connected).
+	 */
 	if (h.type == T_STREAM || h.type == T_PINGPONG)
-		sock_opts(fd, h.busy_poll_us, h.security);
+		sock_opts(fd, h.busy_poll_us, SEC_OFF);
 	switch (h.type) {
 	case T_STREAM:
 		serve_stream(fd, &h);
@@ -458,12 +461,17 @@ static void __noreturn run_server(void)
 
 /* Client */
 
-static int dial(void)
+/* A connection to the server; a measured one (@measured) gets the socket
+ * options first: security only applies before connect().
+ */
+static int dial(bool measured)
 {
 	int fd = socket(family_of(cf.transport), SOCK_STREAM, 0);
 
 	if (fd < 0)
 		die("socket: %s", strerror(errno));
+	if (measured)
+		sock_opts(fd, cf.busy_poll_us, cf.security);
 	if (connect(fd, &cf.addr.sa, cf.addrlen))
 		die("connect %s %s: %s", tr_names[cf.transport], cf.addr_str,
 		    strerror(errno));
@@ -474,7 +482,7 @@ static struct info_reply server_info(void)
 {
 	struct hello h = { .magic = PERF_MAGIC, .type = T_INFO };
 	struct info_reply r;
-	int fd = dial();
+	int fd = dial(false);
 
 	write_all(fd, &h, sizeof(h));
 	if (!read_all(fd, &r, sizeof(r)))
@@ -505,10 +513,9 @@ static void *stream_thread(void *arg)
 		.security = cf.security,
 	};
 	unsigned char *buf = xmalloc(j->msg_size);
-	int fd = dial();
+	int fd = dial(true);
 	size_t len;
 
-	sock_opts(fd, cf.busy_poll_us, cf.security);
 	write_all(fd, &h, sizeof(h));
 	j->hash = FNV_INIT;
 	memset(buf, 0x5a, j->msg_size);
@@ -657,8 +664,7 @@ static int test_pingpong(size_t msg_size, uint64_t rounds)
 	if (!msg_size || !rounds)
 		die("ping-pong needs a size and rounds above 0");
 	s0 = server_info();
-	fd = dial();
-	sock_opts(fd, cf.busy_poll_us, cf.security);
+	fd = dial(true);
 	write_all(fd, &h, sizeof(h));
 	c0 = cpu_us();
 	t0 = now();
@@ -717,7 +723,7 @@ static int test_connect(uint64_t count)
 	c0 = cpu_us();
 	t0 = now();
 	for (i = 0; i < count; i++) {
-		fd = dial();
+		fd = dial(true);
 		write_all(fd, &h, sizeof(h));
 		/* The server closes once it has counted us. */
 		while (recv(fd, &c, 1, 0) < 0 && errno == EINTR)
