@@ -208,6 +208,13 @@ rc=0
 lab qmp vm1 '{"execute": "no-such-command"}' >/dev/null 2>&1 || rc=$?
 expect_eq "qmp exits 1 on an error reply" 1 "$rc"
 
+# The checker expression: reports match, a lockdep kernel's boot banner
+# does not (it once matched the bare word "lockdep").
+bad_re=$(sed -n "s/^BAD_LOG_RE='\(.*\)'\$/\1/p" "$LAB")
+check "check-logs: a lockdep report matches" \
+	grep -qE "$bad_re" <<<"INFO: lockdep is turned off."
+check "check-logs: the lockdep boot banner does not match" \
+	bash -c '! grep -qE "$1" <<<"[    0.000000] rcu:	RCU lockdep checking is enabled."' _ "$bad_re"
 check "check-logs passes" lab check-logs
 check "stop passes" lab stop
 # shellcheck disable=SC2086
