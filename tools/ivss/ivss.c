@@ -1277,8 +1277,10 @@ static const char * const recv_states[] = {
 	[IVSHMEM_CHAN_RECV_NOBUFS] = "nobufs",
 };
 
-/* Type 0: a reservation, the space a channel of the same sender is being
- * resized into (its peer channel names it).
+/* Type 0: a reservation, the space a channel of the same sender was to
+ * be resized into (its peer channel names it).  Only the design
+ * document's revision 2 made them; the module now places a resize at its
+ * switch and makes none.
  */
 static const char * const type_names[] = {
 	[0] = "resv",
