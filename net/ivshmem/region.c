@@ -769,12 +769,47 @@ out:
 	return err;
 }
 
+/**
+ * ivshm_reply_channel() - the peer's reply to one of our requests
+ * @dev: the device
+ * @index: the channel index the request's reply_channel names
+ * @gen: the generation its reply_generation names
+ * @peer: who must have allocated the reply (its sender)
+ * @self: who it must be addressed to (its receiver)
+ * @req_index: our request's channel index
+ * @req_gen: our request's generation
+ *
+ * Both values come from shared memory: the entry is used only if it is,
+ * right now, allocated with generation @gen, from @peer to @self, and
+ * points back at the request.  Callers check what else they need.
+ *
+ * Return: the channel entry, or NULL if it is not that reply.
+ */
+struct ivshm_channel *ivshm_reply_channel(struct ivshm_dev *dev, u32 index,
+					  u32 gen, u32 peer, u32 self,
+					  u32 req_index, u32 req_gen)
+{
+	struct ivshm_channel *ch;
+
+	if (index >= IVSHM_MAX_CHANNELS || !gen)
+		return NULL;
+	ch = ivshm_chan(dev, index);
+	if (ivshm_rd32(&ch->alloc_state) != IVSHM_CHAN_ALLOCATED ||
+	    ivshm_rd32(&ch->generation) != gen)
+		return NULL;
+	smp_rmb();	/* alloc_state/generation before the fields */
+	if (ivshm_rd16(&ch->sender_vm) != peer ||
+	    ivshm_rd16(&ch->receiver_vm) != self ||
+	    ivshm_rd32(&ch->peer_channel) != req_index ||
+	    ivshm_rd32(&ch->peer_generation) != req_gen)
+		return NULL;
+	return ch;
+}
+
 /* A connection request we gave up on (timed out, interrupted, or a reply
  * that failed its checks) that the peer accepted has a reply channel that
  * no socket of ours took: release it, as its receiver, so that the peer
- * can free it.  Only a channel that is, right now, the peer's reply to
- * this very request (allocated, the generation named, from the peer to
- * us, pointing back at the request) is touched.
+ * can free it.  Only the peer's reply to this very request is touched.
  */
 static void ivshm_zombie_release_reply(struct ivshm_dev *dev,
 				       struct ivshm_zombie *z,
@@ -787,19 +822,10 @@ static void ivshm_zombie_release_reply(struct ivshm_dev *dev,
 	index = ivshm_rd32(&req->reply_channel);
 	gen = ivshm_rd32(&req->reply_generation);
 	z->reply_done = true;
-	if (index >= IVSHM_MAX_CHANNELS || !gen)
-		return;
-	ch = ivshm_chan(dev, index);
-	if (ivshm_rd32(&ch->alloc_state) != IVSHM_CHAN_ALLOCATED ||
-	    ivshm_rd32(&ch->generation) != gen)
-		return;
-	smp_rmb();	/* alloc_state/generation before the fields */
-	if (ivshm_rd16(&ch->sender_vm) != z->peer ||
-	    ivshm_rd16(&ch->receiver_vm) != dev->self ||
-	    ivshm_rd32(&ch->peer_channel) != z->index ||
-	    ivshm_rd32(&ch->peer_generation) != z->generation)
-		return;
-	ivshm_wr32(&ch->receiver_state, IVSHM_RECV_RELEASED);
+	ch = ivshm_reply_channel(dev, index, gen, z->peer, dev->self,
+				 z->index, z->generation);
+	if (ch)
+		ivshm_wr32(&ch->receiver_state, IVSHM_RECV_RELEASED);
 }
 
 /**

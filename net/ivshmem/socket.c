@@ -784,20 +784,14 @@ static bool ivshm_accept_reply(struct ivshm_sock *vsk, u32 index, u32 gen)
 	struct ivshm_channel *ch;
 	u32 off, size;
 
-	if (index >= IVSHM_MAX_CHANNELS)
+	ch = ivshm_reply_channel(dev, index, gen, vsk->peer,
+				 ivshm_claimed_self(dev), vsk->tx.index,
+				 vsk->tx.generation);
+	if (!ch)
 		return false;
-	ch = ivshm_chan(dev, index);
-	if (ivshm_rd32(&ch->alloc_state) != IVSHM_CHAN_ALLOCATED ||
-	    ivshm_rd32(&ch->generation) != gen)
-		return false;
-	smp_rmb();	/* alloc_state/generation before the fields */
 	off = ivshm_rd32(&ch->buff_offset);
 	size = ivshm_rd32(&ch->buff_size);
-	if (ivshm_rd16(&ch->sender_vm) != vsk->peer ||
-	    ivshm_rd16(&ch->receiver_vm) != ivshm_claimed_self(dev) ||
-	    ivshm_rd32(&ch->peer_channel) != vsk->tx.index ||
-	    ivshm_rd32(&ch->peer_generation) != vsk->tx.generation ||
-	    ivshm_rd32(&ch->src_port) != vsk->remote.sivshm_port ||
+	if (ivshm_rd32(&ch->src_port) != vsk->remote.sivshm_port ||
 	    ivshm_rd32(&ch->dst_port) != vsk->local.sivshm_port ||
 	    !ivshm_chan_geometry(dev, off, size))
 		return false;
