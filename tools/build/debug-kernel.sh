@@ -136,15 +136,30 @@ hash=$({
 dir=$cache/kernel-$hash
 tree=$dir/linux-source-6.1
 
+# Source patches for the lab (debug-kernel-patches/*.patch, see each
+# file's head).  Each is applied once; a tree built before a patch was
+# added gets it and an incremental rebuild.
+patchdir=$(dirname "$SELF")/debug-kernel-patches
+pending_patches() {
+	local p
+	for p in "$patchdir"/*.patch; do
+		[ -e "$p" ] || continue
+		[ -e "$dir/.patch-$(basename "$p" .patch)" ] || echo "$p"
+	done
+}
+built() {
+	[ -e "$dir/.done" ] && [ -z "$(pending_patches)" ]
+}
+
 if [ "${1:-}" = --print ]; then
-	[ -e "$dir/.done" ] || {
+	built || {
 		echo "debug-kernel: not built yet ($dir); run $SELF" >&2
 		exit 1
 	}
 	echo "$tree"
 	exit 0
 fi
-if [ -e "$dir/.done" ]; then
+if built; then
 	echo "$tree"
 	exit 0
 fi
@@ -152,28 +167,20 @@ fi
 mkdir -p "$dir"
 exec 9>"$dir/.lock"
 flock 9
-if [ -e "$dir/.done" ]; then
+if built; then
 	echo "$tree"
 	exit 0
 fi
-jobs=${IVSHMEM_DEBUG_JOBS:-$(nproc)}
-log=$dir/build.log
-start=$(date +%s)
-{
-	echo "debug-kernel: building in $dir (log $log), started $(date)"
-	if [ ! -e "$dir/.extracted" ]; then
-		rm -rf "$tree"
-		tar -C "$dir" -xf "$tarball"
-		touch "$dir/.extracted"
-	fi
-	fragment >"$dir/debug.config"
-	cd "$tree"
+# Writes .config in the tree (cwd): defconfig + kvm_guest.config + the
+# fragment, and checks that every option asked for took.
+configure() {
+	local missing=0 line opt val
+
 	make -s defconfig
 	make -s kvm_guest.config
 	scripts/kconfig/merge_config.sh -m .config "$dir/debug.config" >/dev/null
 	make -s olddefconfig
 	# merge_config's check: every option asked for took (or is off).
-	missing=0
 	while IFS= read -r line; do
 		case $line in CONFIG_*=*) ;; *) continue ;; esac
 		opt=${line%%=*}
@@ -185,15 +192,47 @@ start=$(date +%s)
 		fi
 	done <"$dir/debug.config"
 	[ $missing -eq 0 ] || echo "debug-kernel: warning: options above differ"
+}
+
+jobs=${IVSHMEM_DEBUG_JOBS:-$(nproc)}
+log=$dir/build.log
+start=$(date +%s)
+# A subshell with its own errexit (a `{ } || ...` list would turn it off):
+# any failed step fails the build.
+set +e
+(
+	set -e
+	echo "debug-kernel: building in $dir (log $log), started $(date)"
+	if [ ! -e "$dir/.extracted" ]; then
+		rm -rf "$tree" "$dir"/.patch-*
+		tar -C "$dir" -xf "$tarball"
+		touch "$dir/.extracted"
+	fi
+	for p in $(pending_patches); do
+		echo "debug-kernel: applying $(basename "$p")"
+		patch -d "$tree" -p1 --forward <"$p"
+		touch "$dir/.patch-$(basename "$p" .patch)"
+	done
+	fragment >"$dir/debug.config"
+	cd "$tree"
+	if [ -e "$dir/.done" ]; then
+		# Built before: only patches are new, make rebuilds what they touch.
+		rm -f "$dir/.done"
+	else
+		configure
+	fi
 	nice -n 19 make -j"$jobs" bzImage modules
 	rm -rf "$dir/mod"
 	make -s INSTALL_MOD_PATH="$dir/mod" modules_install
 	end=$(date +%s)
 	echo $((end - start)) >"$dir/build-seconds"
 	echo "debug-kernel: built in $((end - start)) s with -j$jobs on $(nproc) CPUs"
-} >>"$log" 2>&1 || {
+) >>"$log" 2>&1
+rc=$?
+set -e
+if [ $rc -ne 0 ]; then
 	echo "debug-kernel: build failed, see $log" >&2
 	exit 1
-}
+fi
 touch "$dir/.done"
 echo "$tree"
