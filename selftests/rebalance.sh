@@ -8,11 +8,16 @@
 #      milliseconds, 16 bulk connections (8 each way, both directions,
 #      checksummed) finish intact while busy channels grow, and idle
 #      connections shrink to the minimum and still carry data;
-#   3. exhaustion, on a small region: connections keep coming (with
+#   3. the policy, exactly (ivshmem_resize: vm1's connections to itself,
+#      channel offsets and sizes from sock_diag): a busy channel that grew
+#      alone is shrunk back to the fair share once more channels are busy;
+#      a growth goes in place when the blocks above are free, else to the
+#      lowest gap that holds it, the old ring's space counted as free;
+#   4. exhaustion, on a small region: connections keep coming (with
 #      smaller channels) until even the smallest does not fit, then
 #      ENOBUFS; every open connection still works; once idle channels
 #      have shrunk, connect succeeds again;
-#   4. the control lock: a guest killed while it holds the lock (its lock
+#   5. the control lock: a guest killed while it holds the lock (its lock
 #      word left behind, as a dead holder leaves it) is recovered from by
 #      the others after the lease, without corrupting the table.
 # Prints TAP; exits non-zero on failure.
@@ -25,6 +30,8 @@ export IVSHMEM_LAB_DIR=${IVSHMEM_LAB_DIR:-/tmp/af_ivshmem-rebalance}
 
 IVSS=$TOP/tools/ivss/ivss
 CHURN=$TOP/selftests/ivshmem_churn
+RESIZE=$TOP/selftests/ivshmem_resize
+DIAG_MODULE=$TOP/net/ivshmem/af_ivshmem_diag.ko
 PARAMS=/sys/module/af_ivshmem/parameters
 
 # load VM [MODULE-PARAMS]: the module and the test peer
@@ -114,10 +121,31 @@ if [ "$shrunk" -ge 4 ]; then ok "resize: the idle channels shrank ($shrunk times
 else not_ok "resize: the idle channels shrank" "channels_shrunk moved by $shrunk"; fi
 expect "resize: every channel freed afterwards, free space as at the start" \
 	"$start" "$(free_space vm1)"
+# 3. The policy, exactly: vm1 alone, the module loaded afresh (nothing
+# seen yet) with 64 KiB channels and no idle shrinking meanwhile.
+unload vm1
+expect "policy: vm1 reloads af_ivshmem (64 KiB channels) and af_ivshmem_diag" ok \
+	"$(run vm1 "insmod '$MODULE' channel_size=65536 idle_shrink_ms=600000 \
+		rebalance_interval_ms=20 && insmod '$DIAG_MODULE' && echo ok")"
+data=$(run vm1 "'$IVSS' fabric -j" | python3 -c '
+import json, sys
+print(json.load(sys.stdin)["regions"][0]["data_bytes"])')
+expect "policy: a channel grown alone is shrunk back to the share of four busy" \
+	"alone: grows to the share of one busy channel: ok
+four busy: the first is shrunk back to the share of four: ok" \
+	"$("$LAB" exec vm1 --timeout 120 -- "'$RESIZE' share $data" 2>&1)"
+expect "policy: growth in place, then into the lowest gap over its old ring" \
+	"layout: ok
+in place: 64 KiB -> 128 KiB at the same offset: ok
+gap: 64 KiB -> 192 KiB in the lowest gap, over its old ring: ok" \
+	"$("$LAB" exec vm1 --timeout 120 -- "'$RESIZE' place" 2>&1)"
+expect "policy: three growths, one shrink, nothing aborted" "3 1 0" \
+	"$(stat vm1 channels_grown) $(stat vm1 channels_shrunk) $(stat vm1 resizes_aborted)"
+expect "policy: every channel freed afterwards" "$start" "$(free_space vm1)"
 if "$LAB" stop >/dev/null 2>&1; then ok "rebalance: guest kernel logs are clean"
 else not_ok "rebalance: guest kernel logs are clean" "see $IVSHMEM_LAB_DIR/vm*/console.log"; fi
 
-# 3. Exhaustion and 4. the control lock: three guests on a 4 MiB region.
+# 4. Exhaustion and 5. the control lock: three guests on a 4 MiB region.
 lab_up "exhaustion: lab starts three guests on a 4 MiB region" -n 3 \
 	--mode doorbell --shm-size 4M
 expect "exhaustion: modules load (idle channels shrink after 3 s)" ok \

@@ -1412,21 +1412,21 @@ static int ivshm_wait(struct sock *sk, struct wait_queue_entry *wait,
 
 /* Asks the rebalancer to shrink our idle channels now and waits for it,
  * a second at most.  The caller may hold the lock of sockets that are not
- * connected (the rebalancer does not lock those).
+ * connected (the rebalancer does not lock those).  @waited is NULL when
+ * the caller may always wait; the event work (answering requests in a
+ * region a hostile guest keeps full) passes its flag, and waits once per
+ * run, not once per request.
  */
-static void ivshm_rebalance_shrink_now(struct ivshm_dev *dev)
+static void ivshm_rebalance_shrink_now(struct ivshm_dev *dev, bool *waited)
 {
 	int done = atomic_read(&dev->rebalance_shrinks);
 
 	WRITE_ONCE(dev->rebalance_urgent, true);
 	ivshm_rebalance_kick(dev);
-	/* The event work (answering requests in a region a hostile guest
-	 * keeps full) waits once per run, not once per request.
-	 */
-	if (current_work() == &dev->event_work.work) {
-		if (dev->event_shrink_waited)
+	if (waited) {
+		if (*waited)
 			return;
-		dev->event_shrink_waited = true;
+		*waited = true;
 	}
 	wait_event_timeout(dev->rebalance_wq,
 			   atomic_read(&dev->rebalance_shrinks) != done ||
@@ -1438,6 +1438,7 @@ static void ivshm_rebalance_shrink_now(struct ivshm_dev *dev)
  * @dev: the device
  * @size: the size it should have
  * @ring: filled as by ivshm_chan_alloc()
+ * @waited: NULL, or the event work's flag: see ivshm_rebalance_shrink_now()
  *
  * When the region has no room for @size, halved sizes down to
  * channel_min_size are tried; when even that fails, our rebalancer
@@ -1447,7 +1448,7 @@ static void ivshm_rebalance_shrink_now(struct ivshm_dev *dev)
  * Return: 0, -ENOBUFS, or another error of ivshm_chan_alloc().
  */
 static int ivshm_alloc_tx(struct ivshm_dev *dev, u32 size,
-			  struct ivshm_ring *ring)
+			  struct ivshm_ring *ring, bool *waited)
 {
 	u32 min = ivshm_min_channel();
 	int err;
@@ -1460,7 +1461,7 @@ static int ivshm_alloc_tx(struct ivshm_dev *dev, u32 size,
 	}
 	if (err != -ENOBUFS)
 		return err;
-	ivshm_rebalance_shrink_now(dev);
+	ivshm_rebalance_shrink_now(dev, waited);
 	return ivshm_chan_alloc(dev, size, ring);
 }
 
@@ -1540,7 +1541,7 @@ static int ivshm_connect(struct socket *sock, struct sockaddr *uaddr,
 	vsk->sec_wanted = err;
 	err = 0;
 
-	err = ivshm_alloc_tx(dev, ivshm_tx_channel_size(sk), &vsk->tx);
+	err = ivshm_alloc_tx(dev, ivshm_tx_channel_size(sk), &vsk->tx, NULL);
 	if (err) {
 		ivshm_detach_dev(vsk);
 		goto out;
@@ -1791,7 +1792,8 @@ static int ivshm_answer_request(struct ivshm_dev *dev, u32 index, u32 gen,
 	if (ivshm_attach_dev(child, dev))
 		goto free_child;
 	/* The rebalancer skips both locked sockets: neither is connected. */
-	alloc = ivshm_alloc_tx(dev, ivshm_tx_channel_size(sk), &child->tx);
+	alloc = ivshm_alloc_tx(dev, ivshm_tx_channel_size(sk), &child->tx,
+			       &dev->event_shrink_waited);
 	if (alloc) {
 		if (alloc == -ENOBUFS || alloc == -ETIMEDOUT)
 			err = alloc;
