@@ -21,6 +21,7 @@ export IVSHMEM_LAB_DIR=${IVSHMEM_LAB_DIR:-/tmp/af_ivshmem-security}
 KEYS=$TOP/tools/ivshmem-keys/ivshmem-keys
 RING=$TOP/selftests/security_ring.py
 SEQ=$TOP/selftests/ivshmem_seqmsg
+DSEC=$TOP/selftests/dgram_sec.py
 IVSS=$TOP/tools/ivss/ivss
 DIAG_MODULE=$TOP/net/ivshmem/af_ivshmem_diag.ko
 PATTERN=AF-IVSHMEM-EAVESDROP-PATTERN-7f3a
@@ -264,6 +265,32 @@ expect "off to prefer without keys: plain, getsockopt says 0" "protected 0" "$ou
 nc_bg vm2 /tmp/q -s off -l 7046
 out=$(run vm1 "echo x | '$NC' -q -P $P2 7046 2>&1")
 expect "prefer to off without keys: plain" "protected 0" "$out"
+
+# Datagrams are never protected: across guests require refuses them
+# (sendto and connect fail with EPROTONOSUPPORT; none from another guest
+# reaches a require socket: dropped, counted as dgram_dropped_no_socket).
+# Within a guest they never touch the region, and work.
+expect "datagram, require: sendto another guest fails with EPROTONOSUPPORT" \
+	"sendto: EPROTONOSUPPORT" "$(run vm1 "'$DSEC' require send $P2 7060")"
+expect "datagram, require: connect to another guest fails with EPROTONOSUPPORT" \
+	"connect: EPROTONOSUPPORT" "$(run vm1 "'$DSEC' require connect $P2 7060")"
+expect "datagram, require: to a socket in the same guest it is delivered" "got 8" \
+	"$(run vm1 "'$DSEC' require loop $P1 7061")"
+dsec_recv() {	# dsec_recv POLICY PORT: vm1's send, what vm2's POLICY socket got
+	run vm2 "rm -f /tmp/d.out; setsid sh -c \"'$DSEC' $1 recv $2 10 >/tmp/d.out 2>&1\" &
+		for i in \$(seq 100); do grep -q ready /tmp/d.out && break; sleep 0.1; done" >/dev/null
+	run vm1 "'$DSEC' prefer send $P2 $2"
+	run vm2 "for i in \$(seq 150); do [ \$(wc -l </tmp/d.out) -ge 2 ] && break
+		sleep 0.1; done; tail -1 /tmp/d.out"
+}
+drop0=$(stat vm2 dgram_dropped_no_socket)
+expect "datagram from another guest to a require socket: not delivered" "sent none" \
+	"$(dsec_recv require 7062 | tr '\n' ' ' | sed 's/ $//')"
+expect "... dropped, counted in dgram_dropped_no_socket" $((drop0 + 1)) \
+	"$(stat vm2 dgram_dropped_no_socket)"
+expect "the same to a prefer socket: delivered" "sent got 8" \
+	"$(dsec_recv prefer 7063 | tr '\n' ' ' | sed 's/ $//')"
+
 expect "the module default is prefer" prefer \
 	"$(run vm1 "cat /sys/module/af_ivshmem/parameters/security")"
 

@@ -3385,7 +3385,9 @@ static int ivshm_setsockopt(struct socket *sock, int level, int optname,
 	int val, err = 0;
 	u64 ms;
 
-	if (level != family || sk->sk_type == SOCK_DGRAM)
+	/* Of the options, only the security policy is a datagram socket's. */
+	if (level != family ||
+	    (sk->sk_type == SOCK_DGRAM && optname != IVSHMEM_SECURITY))
 		return -ENOPROTOOPT;
 	switch (optname) {
 	case IVSHMEM_CONNECT_TIMEOUT_MS:
@@ -3408,7 +3410,7 @@ static int ivshm_setsockopt(struct socket *sock, int level, int optname,
 			return -EINVAL;
 		lock_sock(sk);
 		if (sk->sk_state == TCP_CLOSE || sk->sk_state == TCP_LISTEN)
-			ivshm_sk(sk)->sec_policy = val;
+			WRITE_ONCE(ivshm_sk(sk)->sec_policy, val);
 		else
 			err = -EISCONN;
 		release_sock(sk);
@@ -3428,7 +3430,9 @@ static int ivshm_getsockopt(struct socket *sock, int level, int optname,
 	int len, size, ival;
 	u64 ms;
 
-	if (level != family || sk->sk_type == SOCK_DGRAM)
+	/* Of the options, only the security policy is a datagram socket's. */
+	if (level != family ||
+	    (sk->sk_type == SOCK_DGRAM && optname != IVSHMEM_SECURITY))
 		return -ENOPROTOOPT;
 	if (get_user(len, optlen))
 		return -EFAULT;
@@ -3553,7 +3557,8 @@ static struct sock *ivshm_find_dgram(u32 port, unsigned int index,
  * @skb: the payload; consumed
  *
  * Without a socket for it, or with that socket's receive buffer full, the
- * datagram is dropped and counted.
+ * datagram is dropped and counted; so is one from another guest (never
+ * protected) to a socket whose policy is require.
  */
 void ivshm_dgram_deliver(struct ivshm_dev *dev, u32 src_peer, u32 src_port,
 			 u32 dst_port, struct sk_buff *skb)
@@ -3562,6 +3567,11 @@ void ivshm_dgram_deliver(struct ivshm_dev *dev, u32 src_peer, u32 src_port,
 	struct sock *sk;
 
 	sk = ivshm_find_dgram(dst_port, dev->index, src_peer, src_port);
+	if (sk && src_peer != dev->self &&
+	    READ_ONCE(ivshm_sk(sk)->sec_policy) == IVSHMEM_SECURITY_REQUIRE) {
+		sock_put(sk);
+		sk = NULL;
+	}
 	if (!sk) {
 		atomic64_inc(&dev->stats.dgram_dropped_no_socket);
 		kfree_skb(skb);
@@ -3625,9 +3635,6 @@ static int ivshm_dgram_sendmsg(struct socket *sock, struct msghdr *msg,
 
 	if (msg->msg_flags & MSG_OOB)
 		return -EOPNOTSUPP;
-	/* Datagrams are never protected: security=require forbids them. */
-	if (vsk->sec_policy == IVSHMEM_SECURITY_REQUIRE)
-		return -EPROTONOSUPPORT;
 	if (msg->msg_name) {
 		err = ivshm_dgram_dest(msg->msg_name, msg->msg_namelen, &dst);
 		if (err)
@@ -3669,6 +3676,13 @@ static int ivshm_dgram_sendmsg(struct socket *sock, struct msghdr *msg,
 	if (dst.sivshm_peer >= IVSHM_MAX_PEERS) {
 		mutex_unlock(&ivshm_devices_mutex);
 		return -EHOSTUNREACH;
+	}
+	/* Datagrams to other guests are never protected: security=require
+	 * forbids them (those within the guest never touch the region).
+	 */
+	if (READ_ONCE(vsk->sec_policy) == IVSHMEM_SECURITY_REQUIRE) {
+		mutex_unlock(&ivshm_devices_mutex);
+		return -EPROTONOSUPPORT;
 	}
 	/* Holding the device's datagram users keeps it here. */
 	ivshm_dgram_hold(dev);
@@ -3750,6 +3764,9 @@ static int ivshm_dgram_connect(struct socket *sock, struct sockaddr *uaddr,
 	else if (dst.sivshm_peer != dev->self &&
 		 !ivshm_peer_active(dev, dst.sivshm_peer, NULL))
 		err = -EHOSTUNREACH;
+	else if (dst.sivshm_peer != dev->self &&
+		 READ_ONCE(vsk->sec_policy) == IVSHMEM_SECURITY_REQUIRE)
+		err = -EPROTONOSUPPORT;	/* see ivshm_dgram_sendmsg() */
 	else
 		dst.sivshm_region = dev->index;
 	mutex_unlock(&ivshm_devices_mutex);
