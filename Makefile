@@ -42,7 +42,7 @@ PERF := tools/ivshmem-perf/ivshmem-perf
 TESTS := selftests/ivshmem_test selftests/ivshmem_peerd selftests/ivshmem_stream \
 	selftests/ivshmem_pingpong selftests/ivshmem_conformance \
 	selftests/ivshmem_sockets selftests/ivshmem_churn selftests/ivss_test \
-	selftests/ivshmem_resize \
+	selftests/ivshmem_resize selftests/ivshmem_seqmsg \
 	selftests/ivshmem_fuzz selftests/ivshmem_soak
 # ivss talks netlink through libmnl (libmnl-dev, installed by make deps).
 MNL_CFLAGS = $(shell pkg-config --cflags libmnl 2>/dev/null)
@@ -113,7 +113,8 @@ selftests: deps $(TESTS)
 
 selftests/ivshmem_peerd selftests/ivshmem_stream selftests/ivshmem_pingpong \
 		selftests/ivshmem_sockets selftests/ivshmem_churn \
-		selftests/ivshmem_resize selftests/ivshmem_fuzz selftests/ivshmem_soak: %: %.c \
+		selftests/ivshmem_resize selftests/ivshmem_seqmsg \
+		selftests/ivshmem_fuzz selftests/ivshmem_soak: %: %.c \
 		selftests/ivshmem_util.h tools/lib/ivshmem.h \
 		include/uapi/linux/af_ivshmem.h
 	$(CC) $(USER_CFLAGS) -o $@ $< -lpthread

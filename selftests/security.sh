@@ -20,9 +20,12 @@ export IVSHMEM_LAB_DIR=${IVSHMEM_LAB_DIR:-/tmp/af_ivshmem-security}
 . "$TOP/selftests/guest_lib.sh"
 KEYS=$TOP/tools/ivshmem-keys/ivshmem-keys
 RING=$TOP/selftests/security_ring.py
+SEQ=$TOP/selftests/ivshmem_seqmsg
+DSEC=$TOP/selftests/dgram_sec.py
 IVSS=$TOP/tools/ivss/ivss
 DIAG_MODULE=$TOP/net/ivshmem/af_ivshmem_diag.ko
 PATTERN=AF-IVSHMEM-EAVESDROP-PATTERN-7f3a
+SEQPATTERN=AF-IVSHMEM-SEQPACKET-PATTERN-5c1d
 WORK=$IVSHMEM_LAB_DIR-work
 
 lab_up "two guests start" -n 2 --mode doorbell
@@ -148,6 +151,74 @@ expect "replay: the receiver fails with EBADMSG and got only an unaltered prefix
 	"recv: EBADMSG prefix" "$(verdict | tr '\n' ' ' | sed 's/ $//')"
 expect "both counted in auth_failures" $((fails0 + 2)) "$(stat vm2 auth_failures)"
 
+# SOCK_SEQPACKET, protected the same way: every message arrives whole,
+# with its exact length and checksum: empty ones, ones across several
+# records (more than 16360 bytes), ones larger than the sender's channel
+# (SO_SNDBUF 8192: a 4 KiB ring), and MSG_TRUNC for one cut short.
+seq_bg() {	# seq_bg VM OUT PORT ARGS...: a listening ivshmem_seqmsg
+	local vm=$1 out=$2 port=$3
+	shift 3
+	run "$vm" "rm -f $out; setsid sh -c \"'$SEQ' -l $* $port >$out 2>&1 </dev/null\" &" >/dev/null
+	listening "$vm" "$port"
+}
+seq_out() {	# seq_out VM OUT PORT: the listener's output once it ended
+	run "$1" "for i in \$(seq 200); do pgrep -f 'ivshmem_seqmsg -l.* $3\$' >/dev/null ||
+		break; sleep 0.1; done; cat $2"
+}
+LENS="1 0 100 16359 16360 16361 50000 0 200000 7"
+seq_bg vm2 /tmp/s.out 7050
+sent=$(run vm1 "'$SEQ' $P2 7050 $LENS 2>&1")
+expect "SEQPACKET prefer + keys: the connector's socket is protected" \
+	"protected 1" "$(echo "$sent" | head -1)"
+expect "SEQPACKET protected: ten messages (0 to 200000 bytes), exact lengths and checksums" \
+	"$sent" "$(seq_out vm2 /tmp/s.out 7050)"
+seq_bg vm2 /tmp/s.out 7051
+sent=$(run vm1 "'$SEQ' -b 8192 $P2 7051 $LENS 2>&1")
+expect "SEQPACKET protected, messages larger than a 4 KiB channel: exact lengths and checksums" \
+	"$sent" "$(seq_out vm2 /tmp/s.out 7051)"
+seq_bg vm2 /tmp/s.out 7052 -c 1000
+sent=$(run vm1 "'$SEQ' $P2 7052 5000 10 0 2>&1")
+got=$(seq_out vm2 /tmp/s.out 7052)
+expect "SEQPACKET protected: a message cut short has MSG_TRUNC" \
+	"1000 trunc" "$(echo "$got" | sed -n 2p | cut -d' ' -f1,3)"
+expect "SEQPACKET protected: the messages after it arrive intact" \
+	"$(echo "$sent" | sed -n 3,4p)" "$(echo "$got" | sed -n 3,4p)"
+seq_eavesdrop() {	# seq_eavesdrop PORT POLICY: pattern occurrences on the host
+	seq_bg vm2 /tmp/e.out "$1" -s "$2" -n 0 -d 8000
+	run vm1 "setsid sh -c \"'$SEQ' -s $2 -z 6000 -p '$SEQPATTERN' $P2 $1 60000 0 60000 60000 >/dev/null 2>&1\" &
+		sleep 3" >/dev/null
+	"$RING" "$SHM" count "$SEQPATTERN"
+}
+expect "SEQPACKET eavesdrop: a protected transfer leaves no trace of the pattern" \
+	0 "$(seq_eavesdrop 7053 prefer)"
+seen=$(seq_eavesdrop 7054 off)
+if [ "${seen:-0}" -gt 100 ]; then ok "SEQPACKET eavesdrop: the same in clear shows it ($seen times)"
+else not_ok "SEQPACKET eavesdrop: the same in clear shows it" "found $seen"; fi
+seq_attack() {	# seq_attack PORT tamper|replay: the receiver reads 3 of 20
+	seq_bg vm2 /tmp/t.out "$1" -n 3 -d 6000
+	run vm1 "setsid sh -c \"'$SEQ' -z 12000 $P2 $1 $(printf '1000 %.0s' $(seq 20)) >/tmp/t.sent 2>&1\" &
+		sleep 3" >/dev/null
+	"$RING" "$SHM" "$2" "$P1" "$P2" "$1" seqpacket 2>&1
+}
+fails0=$(stat vm2 auth_failures)
+expect_match "SEQPACKET tamper: a ciphertext byte flipped from the host" "flipped" \
+	"$(seq_attack 7055 tamper)"
+expect "SEQPACKET tamper: three messages intact, then EBADMSG and nothing altered" \
+	"$(run vm1 "head -4 /tmp/t.sent"; echo "recv: EBADMSG")" \
+	"$(run vm2 "sleep 5; cat /tmp/t.out")"
+expect_match "SEQPACKET replay: an earlier record written over the next" "wrote the" \
+	"$(seq_attack 7056 replay)"
+expect "SEQPACKET replay: three messages intact, then EBADMSG and nothing altered" \
+	"$(run vm1 "head -4 /tmp/t.sent"; echo "recv: EBADMSG")" \
+	"$(run vm2 "sleep 5; cat /tmp/t.out")"
+expect "SEQPACKET: both counted in auth_failures" $((fails0 + 2)) "$(stat vm2 auth_failures)"
+seq_bg vm2 /tmp/s.out 7057 -s require
+sent=$(run vm1 "'$SEQ' -s require $P2 7057 100 0 30000 2>&1")
+expect "SEQPACKET require with keys: connects protected" "protected 1" \
+	"$(echo "$sent" | head -1)"
+expect "SEQPACKET require: lengths and checksums match" \
+	"$sent" "$(seq_out vm2 /tmp/s.out 7057)"
+
 # Impersonation: vm1 claims vm2's id (test_claim_peer) and connects to
 # vm2; it holds K(vm1,vm2), not K(vm2,vm2), and cannot complete.
 nc_bg vm2 /tmp/c -l 7030
@@ -169,6 +240,9 @@ run vm2 "pkill -f 'ivshmem-nc -l 7030'" >/dev/null
 run vm1 "'$KEYS' clear $P2" >/dev/null
 out=$(run vm1 "'$NC' -q -s require $P2 7040 </dev/null 2>&1")
 expect_match "require without a key: connect fails with ENOKEY" "connect: ENOKEY" "$out"
+out=$(run vm1 "'$SEQ' -s require $P2 7040 1 2>&1")
+expect_match "SEQPACKET require without a key: connect fails with ENOKEY" \
+	"connect: ENOKEY" "$out"
 nc_bg vm2 /tmp/q -l 7041
 out=$(run vm1 "'$NC' -q $P2 7041 </dev/null 2>&1")
 expect_match "prefer without a key to a peer that has one: refused (no downgrade), EACCES" \
@@ -191,6 +265,32 @@ expect "off to prefer without keys: plain, getsockopt says 0" "protected 0" "$ou
 nc_bg vm2 /tmp/q -s off -l 7046
 out=$(run vm1 "echo x | '$NC' -q -P $P2 7046 2>&1")
 expect "prefer to off without keys: plain" "protected 0" "$out"
+
+# Datagrams are never protected: across guests require refuses them
+# (sendto and connect fail with EPROTONOSUPPORT; none from another guest
+# reaches a require socket: dropped, counted as dgram_dropped_no_socket).
+# Within a guest they never touch the region, and work.
+expect "datagram, require: sendto another guest fails with EPROTONOSUPPORT" \
+	"sendto: EPROTONOSUPPORT" "$(run vm1 "'$DSEC' require send $P2 7060")"
+expect "datagram, require: connect to another guest fails with EPROTONOSUPPORT" \
+	"connect: EPROTONOSUPPORT" "$(run vm1 "'$DSEC' require connect $P2 7060")"
+expect "datagram, require: to a socket in the same guest it is delivered" "got 8" \
+	"$(run vm1 "'$DSEC' require loop $P1 7061")"
+dsec_recv() {	# dsec_recv POLICY PORT: vm1's send, what vm2's POLICY socket got
+	run vm2 "rm -f /tmp/d.out; setsid sh -c \"'$DSEC' $1 recv $2 10 >/tmp/d.out 2>&1\" &
+		for i in \$(seq 100); do grep -q ready /tmp/d.out && break; sleep 0.1; done" >/dev/null
+	run vm1 "'$DSEC' prefer send $P2 $2"
+	run vm2 "for i in \$(seq 150); do [ \$(wc -l </tmp/d.out) -ge 2 ] && break
+		sleep 0.1; done; tail -1 /tmp/d.out"
+}
+drop0=$(stat vm2 dgram_dropped_no_socket)
+expect "datagram from another guest to a require socket: not delivered" "sent none" \
+	"$(dsec_recv require 7062 | tr '\n' ' ' | sed 's/ $//')"
+expect "... dropped, counted in dgram_dropped_no_socket" $((drop0 + 1)) \
+	"$(stat vm2 dgram_dropped_no_socket)"
+expect "the same to a prefer socket: delivered" "sent got 8" \
+	"$(dsec_recv prefer 7063 | tr '\n' ' ' | sed 's/ $//')"
+
 expect "the module default is prefer" prefer \
 	"$(run vm1 "cat /sys/module/af_ivshmem/parameters/security")"
 

@@ -2,13 +2,13 @@
 # SPDX-License-Identifier: GPL-2.0
 """Host-side attacks on the rings of a region, for selftests/security.sh.
 
-    security_ring.py SHM info    SENDER RECEIVER PORT
-    security_ring.py SHM tamper  SENDER RECEIVER PORT
-    security_ring.py SHM replay  SENDER RECEIVER PORT
+    security_ring.py SHM info    SENDER RECEIVER PORT [seqpacket]
+    security_ring.py SHM tamper  SENDER RECEIVER PORT [seqpacket]
+    security_ring.py SHM replay  SENDER RECEIVER PORT [seqpacket]
     security_ring.py SHM count   PATTERN
 
-The channel is the allocated stream channel from peer SENDER to peer
-RECEIVER whose destination port is PORT.  tamper flips one ciphertext byte
+The channel is the allocated stream (or SOCK_SEQPACKET) channel from peer
+SENDER to peer RECEIVER whose destination port is PORT.  tamper flips one ciphertext byte
 in the first unread record; replay writes an earlier record of the same
 length (already read, still in the ring's memory) over the first unread
 one.  Both print what they did, or fail (exit 1).  count prints how often
@@ -28,7 +28,7 @@ def rec_bytes(n):
     return REC_HDR + TAG + (n + 7) // 8 * 8
 
 
-def find(m, sender, receiver, port):
+def find(m, sender, receiver, port, stype_want):
     table, = struct.unpack_from('<I', m, 32)
     nchan, = struct.unpack_from('<I', m, 24)
     for i in range(nchan):
@@ -38,7 +38,7 @@ def find(m, sender, receiver, port):
             continue
         off, size, _src, dst, stype = struct.unpack_from('<IIIIH', m, o + 24)
         tail, = struct.unpack_from('<Q', m, o + 64)
-        if dst == port and stype & 0xff == 1:
+        if dst == port and stype & 0xff == stype_want:
             return dict(index=i, gen=gen, head=head, tail=tail, off=off,
                         size=size, secure=bool(stype & 0x100))
     sys.exit('no channel %d -> %d port %d' % (sender, receiver, port))
@@ -70,7 +70,7 @@ def records(m, ch):
     pos = HANDSHAKE if ch['head'] <= ch['size'] else ch['tail']
     while pos < ch['head']:
         n, flags = struct.unpack('<II', ring_read(m, ch, pos, REC_HDR))
-        if flags or n > 16384:
+        if flags & ~3 or n > 16384:    # SOCK_SEQPACKET: EOR, ABORT
             break
         yield pos, n
         pos += rec_bytes(n)
@@ -85,7 +85,8 @@ def main():
             print(m[:].count(pat))
             return
         sender, receiver, port = map(int, sys.argv[3:6])
-        ch = find(m, sender, receiver, port)
+        seq = len(sys.argv) > 6 and sys.argv[6] == 'seqpacket'
+        ch = find(m, sender, receiver, port, 5 if seq else 1)
         if cmd == 'info':
             print(ch)
             return

@@ -29,13 +29,18 @@
 #define IVSHMEM_VECTOR_EVENT	0
 
 /* Doorbell storms: in each window of IVSHM_STORM_WINDOW_MS the event work
- * may spend IVSHM_STORM_BUDGET_MS in runs that found nothing to do.  Once
- * that is spent, doorbells (and kicks) no longer run it: it runs once more
- * at the window's end.  Runs that found work do not count: a busy guest
- * is not throttled, a guest rung for nothing is.
+ * may spend storm_budget_us (default IVSHM_STORM_BUDGET_MS) in runs that
+ * found nothing to do.  Once that is spent, doorbells (and kicks) no
+ * longer run it: it runs once more at the window's end.  Runs that found
+ * work do not count: a busy guest is not throttled, a guest rung for
+ * nothing is.
  */
 #define IVSHM_STORM_WINDOW_MS	100
 #define IVSHM_STORM_BUDGET_MS	50
+
+static unsigned int ivshm_storm_budget_us = IVSHM_STORM_BUDGET_MS * 1000;
+module_param_named(storm_budget_us, ivshm_storm_budget_us, uint, 0644);
+MODULE_PARM_DESC(storm_budget_us, "doorbell storm limit: microseconds of event work that found nothing to do allowed per 100 ms window, then doorbells wait for the window's end (default 50000)");
 
 static struct ivshm_dev *ivshm_devices[IVSHM_MAX_DEVICES];
 /* protects ivshm_devices[] and each device's dead flag */
@@ -126,8 +131,8 @@ static void ivshm_event_work(struct work_struct *work)
 	active = ivshm_dev_events(dev);
 	if (!active)
 		dev->storm_ns += ktime_get_ns() - start;
-	if (!dev->storm &&
-	    dev->storm_ns > IVSHM_STORM_BUDGET_MS * NSEC_PER_MSEC) {
+	if (!dev->storm && dev->storm_ns >
+	    (u64)READ_ONCE(ivshm_storm_budget_us) * NSEC_PER_USEC) {
 		WRITE_ONCE(dev->storm, true);
 		dev_warn_ratelimited(&dev->pdev->dev,
 				     "doorbells for nothing: event work deferred to the end of the window\n");

@@ -19,7 +19,10 @@
  * the connector's nonce then its MAC, or the acceptor's nonce and MAC.
  */
 #define IVSHM_SEC_HS_BYTES	(IVSHM_SEC_NONCE + IVSHM_SEC_MAC)
-/* A record: header, ciphertext, tag; at most this many bytes in all. */
+/* A record: header, ciphertext, tag; at most this many bytes in all.
+ * SOCK_SEQPACKET messages use the same records, the header's flags
+ * (authenticated) marking the end of a message or an abandoned one.
+ */
 #define IVSHM_SEC_REC_MAX	16384
 #define IVSHM_SEC_OVERHEAD	(sizeof(struct ivshm_record) + IVSHM_SEC_TAG)
 #define IVSHM_SEC_PAYLOAD_MAX	(IVSHM_SEC_REC_MAX - IVSHM_SEC_OVERHEAD)
@@ -75,6 +78,9 @@ struct aead_request;
  * @rx_buf: the last record opened: its plaintext is served from here
  * @rx_off: offset of the unread plaintext in @rx_buf
  * @rx_len: unread plaintext bytes in @rx_buf
+ * @rx_flags: SOCK_SEQPACKET: the IVSHM_REC_* flags of the record in @rx_buf
+ * @rx_held: SOCK_SEQPACKET: @rx_buf holds an opened record not yet
+ *	delivered (a peek leaves it there; it may have no payload)
  * @expect_mac: acceptor, before the connector's MAC came: that MAC
  */
 struct ivshm_sec {
@@ -88,6 +94,8 @@ struct ivshm_sec {
 	u8 *rx_buf;
 	u32 rx_off;
 	u32 rx_len;
+	u32 rx_flags;
+	bool rx_held;
 	u8 expect_mac[IVSHM_SEC_MAC];
 };
 

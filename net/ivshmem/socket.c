@@ -836,15 +836,13 @@ static int ivshm_sec_decide(struct ivshm_sock *vsk, struct ivshm_dev *dev,
 
 	if (vsk->sec_policy == IVSHMEM_SECURITY_OFF)
 		return 0;
-	if (vsk->sk.sk_type != SOCK_STREAM)
-		return require ? -EPROTONOSUPPORT : 0;
 	if (ivshm_sec_key(dev->index, peer, vsk->sec_key))
 		return 1;
 	return require ? -ENOKEY : 0;
 }
 
 /* Fills the transcript both sides build of a handshake. */
-static void ivshm_sec_transcript(struct ivshm_sec_transcript *t,
+static void ivshm_sec_transcript(struct ivshm_sec_transcript *t, u16 type,
 				 u32 connector, u32 acceptor, u32 cport,
 				 u32 aport, const struct ivshm_ring *req,
 				 const struct ivshm_ring *reply,
@@ -855,7 +853,7 @@ static void ivshm_sec_transcript(struct ivshm_sec_transcript *t,
 	memcpy(t->label, IVSHM_SEC_LABEL, sizeof(t->label));
 	t->connector = cpu_to_le16(connector);
 	t->acceptor = cpu_to_le16(acceptor);
-	t->type = cpu_to_le16(SOCK_STREAM);
+	t->type = cpu_to_le16(type);
 	t->connector_port = cpu_to_le32(cport);
 	t->acceptor_port = cpu_to_le32(aport);
 	t->req_index = cpu_to_le32(req->index);
@@ -901,8 +899,9 @@ static int ivshm_sec_connected(struct ivshm_sock *vsk)
 	if (head != IVSHM_SEC_HS_BYTES)
 		goto fail;
 	ivshm_ring_copy_out(vsk, 0, hello, sizeof(hello));
-	ivshm_sec_transcript(&t, ivshm_claimed_self(dev), vsk->peer,
-			     vsk->local.sivshm_port, vsk->remote.sivshm_port,
+	ivshm_sec_transcript(&t, vsk->sk.sk_type, ivshm_claimed_self(dev),
+			     vsk->peer, vsk->local.sivshm_port,
+			     vsk->remote.sivshm_port,
 			     &vsk->tx, &vsk->rx, vsk->sec_nonce, hello);
 	if (ivshm_sec_mac(vsk->sec_key, 'A', &t, mac) ||
 	    crypto_memneq(mac, hello + IVSHM_SEC_NONCE, IVSHM_SEC_MAC))
@@ -962,8 +961,8 @@ static int ivshm_sec_accepting(struct ivshm_sock *child,
 	}
 	ivshm_ring_copy_out(child, 0, nonce_c, sizeof(nonce_c));
 	get_random_bytes(hello, IVSHM_SEC_NONCE);
-	ivshm_sec_transcript(&t, child->peer, child->dev->self,
-			     child->remote.sivshm_port,
+	ivshm_sec_transcript(&t, child->sk.sk_type, child->peer,
+			     child->dev->self, child->remote.sivshm_port,
 			     child->local.sivshm_port, &child->rx, &child->tx,
 			     nonce_c, hello);
 	sec = ivshm_sec_start(key, &t, false);
@@ -1258,7 +1257,8 @@ static void ivshm_close_locked(struct ivshm_sock *vsk)
 	if (sk->sk_state == TCP_ESTABLISHED && vsk->dev) {
 		s64 avail = ivshm_rx_avail(vsk);
 
-		if (avail > 0 || (vsk->sec && vsk->sec->rx_len) ||
+		if (avail > 0 || (vsk->sec && (vsk->sec->rx_len ||
+					       vsk->sec->rx_held)) ||
 		    (sock_flag(sk, SOCK_LINGER) && !sk->sk_lingertime)) {
 			how = IVSHM_SEND_RESET;
 			atomic64_inc(&vsk->dev->stats.resets_sent);
@@ -1759,7 +1759,7 @@ static int ivshm_answer_request(struct ivshm_dev *dev, u32 index, u32 gen,
 	 * policy allows it for this peer (a downgrade is refused).
 	 */
 	policy = ivshm_sk(listener)->sec_policy;
-	has_key = type == SOCK_STREAM && ivshm_sec_key(dev->index, sender, key);
+	has_key = ivshm_sec_key(dev->index, sender, key);
 	if (secure ? policy == IVSHMEM_SECURITY_OFF || !has_key :
 	    policy == IVSHMEM_SECURITY_REQUIRE ||
 	    (policy == IVSHMEM_SECURITY_PREFER && has_key)) {
@@ -2356,18 +2356,19 @@ static void ivshm_send_done(struct ivshm_sock *vsk, struct msghdr *msg,
 		send_sig(SIGPIPE, current, 0);
 }
 
-/* SOCK_STREAM, protected: the bytes a sealed record of @len takes. */
+/* Protected: the bytes a sealed record of @len takes. */
 static u32 ivshm_sec_rec_bytes(u32 len)
 {
 	return IVSHM_SEC_OVERHEAD + round_up(len, IVSHM_REC_ALIGN);
 }
 
 /* Protected send: seals up to @left bytes of @iter as one record (as many
- * as @space and the record limit allow) and writes it to the ring.
- * Returns the payload bytes sent, or a negative errno.
+ * as @space and the record limit allow) and writes it to the ring.  The
+ * record carries @end_flags (SOCK_SEQPACKET: IVSHM_REC_*) when it holds
+ * all @left bytes.  Returns the payload bytes sent, or a negative errno.
  */
 static ssize_t ivshm_sec_put(struct ivshm_sock *vsk, struct iov_iter *iter,
-			     size_t left, s64 space)
+			     size_t left, s64 space, u32 end_flags)
 {
 	struct ivshm_sec *sec = vsk->sec;
 	struct ivshm_record *rec = (struct ivshm_record *)sec->tx_buf;
@@ -2377,13 +2378,14 @@ static ssize_t ivshm_sec_put(struct ivshm_sock *vsk, struct iov_iter *iter,
 	n = min_t(size_t, left, IVSHM_SEC_PAYLOAD_MAX);
 	n = min_t(u32, n, round_down(space - IVSHM_SEC_OVERHEAD,
 				     IVSHM_REC_ALIGN));
-	if (copy_from_iter(sec->tx_buf + sizeof(*rec), n, iter) != n)
+	if (n && copy_from_iter(sec->tx_buf + sizeof(*rec), n, iter) != n)
 		return -EFAULT;
 	rec->len = cpu_to_le32(n);
-	rec->flags = 0;
+	rec->flags = cpu_to_le32(n == left ? end_flags : 0);
 	err = ivshm_sec_seal(sec, n);
 	if (err) {
-		iov_iter_revert(iter, n);
+		if (n)
+			iov_iter_revert(iter, n);
 		return err;
 	}
 	ivshm_ring_copy_in(vsk, vsk->tx.pos, sec->tx_buf,
@@ -2418,7 +2420,7 @@ static int ivshm_stream_sendmsg(struct socket *sock, struct msghdr *msg,
 		}
 		if (vsk->sec) {
 			ssize_t put = ivshm_sec_put(vsk, &msg->msg_iter,
-						    len - sent, space);
+						    len - sent, space, 0);
 
 			if (put < 0) {
 				err = put;
@@ -2464,21 +2466,72 @@ static int ivshm_put_record(struct ivshm_sock *vsk, struct iov_iter *iter,
 	return 0;
 }
 
-/* SOCK_SEQPACKET send: a message that fits the ring goes as one record,
- * written only once there is room for all of it (so a non-blocking send
- * is all or nothing).  A larger one is cut into records as room appears;
- * if that is interrupted, the message is abandoned: an ABORT record
- * follows before anything else, and the receiver drops what it has.
+/* SOCK_SEQPACKET: the ring bytes a record takes besides its payload. */
+static u32 ivshm_seq_overhead(struct ivshm_sock *vsk)
+{
+	return vsk->sec ? IVSHM_SEC_OVERHEAD : sizeof(struct ivshm_record);
+}
+
+/* SOCK_SEQPACKET: the ring bytes a whole message of @len takes: one
+ * record, or on a protected connection one per IVSHM_SEC_PAYLOAD_MAX
+ * bytes (and one for an empty message).
+ */
+static u64 ivshm_seq_msg_bytes(struct ivshm_sock *vsk, size_t len)
+{
+	u64 full;
+
+	if (!vsk->sec)
+		return ivshm_record_bytes(len);
+	full = len / IVSHM_SEC_PAYLOAD_MAX;
+	len %= IVSHM_SEC_PAYLOAD_MAX;
+	return full * ivshm_sec_rec_bytes(IVSHM_SEC_PAYLOAD_MAX) +
+	       (len || !full ? ivshm_sec_rec_bytes(len) : 0);
+}
+
+/* SOCK_SEQPACKET: writes the next record of a message, as much of the
+ * @left bytes of @iter as *@space allows, with @end_flags if that is all
+ * of them (@iter NULL, @left 0: an empty record).  Takes its bytes off
+ * *@space.  Returns the payload bytes written, or a negative errno.
+ */
+static ssize_t ivshm_seq_put(struct ivshm_sock *vsk, struct iov_iter *iter,
+			     size_t left, u32 end_flags, s64 *space)
+{
+	ssize_t n;
+	int err;
+
+	if (vsk->sec) {
+		n = ivshm_sec_put(vsk, iter, left, *space, end_flags);
+		if (n >= 0)
+			*space -= ivshm_sec_rec_bytes(n);
+		return n;
+	}
+	n = min_t(size_t, left, round_down(*space - sizeof(struct ivshm_record),
+					   IVSHM_REC_ALIGN));
+	err = ivshm_put_record(vsk, iter, n, n == left ? end_flags : 0,
+			       *space);
+	if (err)
+		return err;
+	*space -= ivshm_record_bytes(n);
+	return n;
+}
+
+/* SOCK_SEQPACKET send: a message that fits the ring goes as one record
+ * (protected: as few as the record limit allows), written only once
+ * there is room for all of it (so a non-blocking send is all or
+ * nothing).  A larger one is cut into records as room appears; if that
+ * is interrupted, the message is abandoned: an ABORT record follows
+ * before anything else, and the receiver drops what it has.
  */
 static int ivshm_seqpacket_sendmsg(struct socket *sock, struct msghdr *msg,
 				   size_t len)
 {
 	DEFINE_WAIT_FUNC(wait, woken_wake_function);
-	const u32 hdr = sizeof(struct ivshm_record);
 	struct sock *sk = sock->sk;
 	struct ivshm_sock *vsk = ivshm_sk(sk);
 	size_t left = len;
-	u32 n, flags;
+	ssize_t put;
+	u32 ovh;
+	u64 whole;
 	long timeo;
 	s64 space;
 	int err = 0;
@@ -2494,23 +2547,38 @@ static int ivshm_seqpacket_sendmsg(struct socket *sock, struct msghdr *msg,
 	err = ivshm_send_check(vsk);
 	if (err)
 		goto out;
+	ovh = ivshm_seq_overhead(vsk);
 	if (vsk->tx_msg_open) {
-		space = ivshm_tx_wait(vsk, hdr, &timeo, &wait);
+		space = ivshm_tx_wait(vsk, ovh, &timeo, &wait);
 		if (space < 0) {
 			err = space;
 			goto out;
 		}
-		ivshm_put_record(vsk, NULL, 0, IVSHM_REC_ABORT, space);
+		put = ivshm_seq_put(vsk, NULL, 0, IVSHM_REC_ABORT, &space);
+		if (put < 0) {
+			err = put;
+			goto out;
+		}
 		vsk->tx_msg_open = false;
 	}
-	if (ivshm_record_bytes(len) <= vsk->tx.size) {
-		space = ivshm_tx_wait(vsk, ivshm_record_bytes(len), &timeo,
-				      &wait);
-		if (space < 0)
+	whole = ivshm_seq_msg_bytes(vsk, len);
+	if (whole <= vsk->tx.size) {
+		space = ivshm_tx_wait(vsk, whole, &timeo, &wait);
+		if (space < 0) {
 			err = space;
-		else
-			err = ivshm_put_record(vsk, &msg->msg_iter, len,
-					       IVSHM_REC_EOR, space);
+			goto out;
+		}
+		/* The room is there: only a failed seal stops it midway. */
+		do {
+			put = ivshm_seq_put(vsk, &msg->msg_iter, left,
+					    IVSHM_REC_EOR, &space);
+			if (put < 0) {
+				err = put;
+				vsk->tx_msg_open = left != len;
+				goto out;
+			}
+			left -= put;
+		} while (left);
 		goto out;
 	}
 	if (!timeo) {
@@ -2519,19 +2587,19 @@ static int ivshm_seqpacket_sendmsg(struct socket *sock, struct msghdr *msg,
 		goto out;
 	}
 	while (left) {
-		space = ivshm_tx_wait(vsk, hdr + IVSHM_REC_ALIGN, &timeo,
+		space = ivshm_tx_wait(vsk, ovh + IVSHM_REC_ALIGN, &timeo,
 				      &wait);
 		if (space < 0) {
 			err = space;
 			break;
 		}
-		n = min_t(size_t, left,
-			  round_down(space - hdr, IVSHM_REC_ALIGN));
-		flags = n == left ? IVSHM_REC_EOR : 0;
-		err = ivshm_put_record(vsk, &msg->msg_iter, n, flags, space);
-		if (err)
+		put = ivshm_seq_put(vsk, &msg->msg_iter, left, IVSHM_REC_EOR,
+				    &space);
+		if (put < 0) {
+			err = put;
 			break;
-		left -= n;
+		}
+		left -= put;
 		vsk->tx_msg_open = left != 0;
 	}
 out:
@@ -2571,10 +2639,11 @@ static int ivshm_recv_check(struct ivshm_sock *vsk)
 }
 
 /* Protected receive: opens the record at our tail into the session's
- * buffer.  Returns 0, -ECONNRESET for an impossible header, or -EBADMSG
- * when the record fails authentication (counted).
+ * buffer; its header may have no flags but @allowed (SOCK_SEQPACKET:
+ * IVSHM_REC_FLAGS).  Returns 0, -ECONNRESET for an impossible header, or
+ * -EBADMSG when the record fails authentication (counted).
  */
-static int ivshm_sec_pull(struct ivshm_sock *vsk, s64 avail)
+static int ivshm_sec_pull(struct ivshm_sock *vsk, s64 avail, u32 allowed)
 {
 	struct ivshm_sec *sec = vsk->sec;
 	struct ivshm_record *rec = (struct ivshm_record *)sec->rx_buf;
@@ -2582,7 +2651,7 @@ static int ivshm_sec_pull(struct ivshm_sock *vsk, s64 avail)
 	int err;
 
 	ivshm_ring_get_record(vsk, vsk->rx.pos, &len, &flags);
-	if (flags || len > IVSHM_SEC_PAYLOAD_MAX ||
+	if ((flags & ~allowed) || len > IVSHM_SEC_PAYLOAD_MAX ||
 	    ivshm_sec_rec_bytes(len) > avail) {
 		ivshm_note_bad(vsk->dev, "record", vsk->rx.index);
 		return -ECONNRESET;
@@ -2591,7 +2660,7 @@ static int ivshm_sec_pull(struct ivshm_sock *vsk, s64 avail)
 			    sizeof(*rec) + len + IVSHM_SEC_TAG);
 	/* The header authenticated is the one validated. */
 	rec->len = cpu_to_le32(len);
-	rec->flags = 0;
+	rec->flags = cpu_to_le32(flags);
 	ivshm_rx_consume(vsk, ivshm_sec_rec_bytes(len));
 	err = ivshm_sec_open(sec, len);
 	if (err) {
@@ -2603,6 +2672,7 @@ static int ivshm_sec_pull(struct ivshm_sock *vsk, s64 avail)
 	}
 	sec->rx_off = sizeof(*rec);
 	sec->rx_len = len;
+	sec->rx_flags = flags;
 	return 0;
 }
 
@@ -2664,7 +2734,7 @@ static int ivshm_sec_recv(struct ivshm_sock *vsk, struct msghdr *msg,
 		if (avail > 0) {
 			if (vsk->want_data)
 				ivshm_want_data(vsk, false);
-			err = ivshm_sec_pull(vsk, avail);
+			err = ivshm_sec_pull(vsk, avail, 0);
 			if (err) {
 				/* Nothing of a record that failed is kept. */
 				ivshm_reset(vsk, -err);
@@ -2856,6 +2926,58 @@ static bool ivshm_next_record(struct ivshm_sock *vsk, s64 avail, u32 *len,
 	return true;
 }
 
+/* SOCK_SEQPACKET: the record at our tail; on a protected connection it
+ * is opened into the session's buffer and held there until consumed.
+ * Returns 0, or the negative errno to reset the connection with.
+ */
+static int ivshm_seq_next(struct ivshm_sock *vsk, s64 avail, u32 *len,
+			  u32 *flags)
+{
+	struct ivshm_sec *sec = vsk->sec;
+	int err;
+
+	if (!sec)
+		return ivshm_next_record(vsk, avail, len, flags) ? 0 :
+		       -ECONNRESET;
+	if (!sec->rx_held) {
+		err = ivshm_sec_pull(vsk, avail, IVSHM_REC_FLAGS);
+		if (err)
+			return err;
+		sec->rx_held = true;
+	}
+	*len = sec->rx_len;
+	*flags = sec->rx_flags;
+	return 0;
+}
+
+/* SOCK_SEQPACKET: copies the first @n payload bytes of the record at our
+ * tail (ivshm_seq_next()) into @iter.
+ */
+static int ivshm_seq_read(struct ivshm_sock *vsk, struct iov_iter *iter,
+			  size_t n)
+{
+	struct ivshm_sec *sec = vsk->sec;
+
+	if (!sec)
+		return ivshm_ring_read(vsk, vsk->rx.pos +
+				       sizeof(struct ivshm_record), iter, n);
+	if (copy_to_iter(sec->rx_buf + sec->rx_off, n, iter) != n)
+		return -EFAULT;
+	return 0;
+}
+
+/* SOCK_SEQPACKET: done with the record at our tail, of @len bytes. */
+static void ivshm_seq_consume(struct ivshm_sock *vsk, u32 len)
+{
+	if (vsk->sec) {
+		/* Its ring bytes went when it was opened. */
+		vsk->sec->rx_held = false;
+		vsk->sec->rx_len = 0;
+		return;
+	}
+	ivshm_rx_consume(vsk, ivshm_record_bytes(len));
+}
+
 /* SOCK_SEQPACKET receive: one message per call, MSG_EOR when its end was
  * reached, MSG_TRUNC when it did not fit (the rest is dropped).  A message
  * larger than the ring arrives in records and is copied as they come.
@@ -2865,7 +2987,6 @@ static int ivshm_seqpacket_recvmsg(struct socket *sock, struct msghdr *msg,
 				   size_t len, int flags)
 {
 	DEFINE_WAIT_FUNC(wait, woken_wake_function);
-	const u32 hdr = sizeof(struct ivshm_record);
 	struct sock *sk = sock->sk;
 	struct ivshm_sock *vsk = ivshm_sk(sk);
 	bool peek = flags & MSG_PEEK;
@@ -2901,17 +3022,23 @@ static int ivshm_seqpacket_recvmsg(struct socket *sock, struct msghdr *msg,
 			err = -ECONNRESET;
 			break;
 		}
-		if (avail >= hdr) {
-			if (!ivshm_next_record(vsk, avail, &rlen, &rflags)) {
-				ivshm_reset(vsk, ECONNRESET);
-				err = -ECONNRESET;
+		if (avail >= ivshm_seq_overhead(vsk) ||
+		    (vsk->sec && vsk->sec->rx_held)) {
+			err = ivshm_seq_next(vsk, avail, &rlen, &rflags);
+			if (err) {
+				/* No part of a message cut by a bad record
+				 * is returned as one.
+				 */
+				ivshm_reset(vsk, -err);
+				copied = 0;
+				msglen = 0;
 				break;
 			}
 			if (vsk->want_data)
 				ivshm_want_data(vsk, false);
 			if (rflags & IVSHM_REC_ABORT) {
 				/* The sender gave up on this message. */
-				ivshm_rx_consume(vsk, hdr);
+				ivshm_seq_consume(vsk, 0);
 				iov_iter_revert(&msg->msg_iter, copied);
 				copied = 0;
 				msglen = 0;
@@ -2926,8 +3053,7 @@ static int ivshm_seqpacket_recvmsg(struct socket *sock, struct msghdr *msg,
 			n = 0;
 			if (!vsk->rx_discard) {
 				n = min_t(size_t, rlen, len - copied);
-				err = ivshm_ring_read(vsk, vsk->rx.pos + hdr,
-						      &msg->msg_iter, n);
+				err = ivshm_seq_read(vsk, &msg->msg_iter, n);
 				if (err)
 					break;	/* nothing consumed */
 				copied += n;
@@ -2938,7 +3064,7 @@ static int ivshm_seqpacket_recvmsg(struct socket *sock, struct msghdr *msg,
 				eor = rflags & IVSHM_REC_EOR;
 				break;
 			}
-			ivshm_rx_consume(vsk, ivshm_record_bytes(rlen));
+			ivshm_seq_consume(vsk, rlen);
 			if (rflags & IVSHM_REC_EOR) {
 				if (vsk->rx_discard) {
 					vsk->rx_discard = false;
@@ -2981,27 +3107,41 @@ out:
 	return err;
 }
 
-/* Bytes of the next message present in a SOCK_SEQPACKET ring. */
+/* Bytes of the next message present in a SOCK_SEQPACKET ring (and, on a
+ * protected connection, in the record held open; the headers in the
+ * ring are not authenticated yet: informational).
+ */
 static s64 ivshm_seqpacket_inq(struct ivshm_sock *vsk)
 {
-	const u32 hdr = sizeof(struct ivshm_record);
+	struct ivshm_sec *sec = vsk->sec;
+	const u32 ovh = ivshm_seq_overhead(vsk);
 	s64 avail = ivshm_rx_avail(vsk), bytes = 0;
 	u64 pos = vsk->rx.pos, end;
-	u32 rlen, rflags;
+	u32 rlen, rflags, rbytes;
 
+	if (sec && sec->rx_held) {
+		if (!(sec->rx_flags & IVSHM_REC_ABORT))
+			bytes = sec->rx_len;
+		if (sec->rx_flags & IVSHM_REC_EOR)
+			return bytes;
+	}
 	if (avail <= 0)
-		return avail;
+		return avail < 0 ? avail : bytes;
 	end = pos + avail;
 	/* Bounded: each record takes at least a header. */
-	while (end - pos >= hdr) {
+	while (end - pos >= ovh) {
 		ivshm_ring_get_record(vsk, pos, &rlen, &rflags);
-		if (rlen > vsk->rx.size || ivshm_record_bytes(rlen) > end - pos)
+		if (rlen > vsk->rx.size)
+			break;
+		rbytes = sec ? ivshm_sec_rec_bytes(rlen) :
+			 ivshm_record_bytes(rlen);
+		if (rbytes > end - pos)
 			break;
 		if (rflags & IVSHM_REC_ABORT)
 			bytes = 0;
 		else
 			bytes += rlen;
-		pos += ivshm_record_bytes(rlen);
+		pos += rbytes;
 		if (rflags & IVSHM_REC_EOR)
 			break;
 	}
@@ -3030,7 +3170,7 @@ static __poll_t ivshm_poll_channels(struct ivshm_sock *vsk)
 		}
 		if (avail > 0 && avail >= sock_rcvlowat(sk, 0, INT_MAX))
 			mask |= EPOLLIN | EPOLLRDNORM;
-		if (vsk->sec && vsk->sec->rx_len)
+		if (vsk->sec && (vsk->sec->rx_len || vsk->sec->rx_held))
 			mask |= EPOLLIN | EPOLLRDNORM;
 		if ((mask & EPOLLIN) || asked)
 			break;
@@ -3241,7 +3381,9 @@ static int ivshm_setsockopt(struct socket *sock, int level, int optname,
 	int val, err = 0;
 	u64 ms;
 
-	if (level != family || sk->sk_type == SOCK_DGRAM)
+	/* Of the options, only the security policy is a datagram socket's. */
+	if (level != family ||
+	    (sk->sk_type == SOCK_DGRAM && optname != IVSHMEM_SECURITY))
 		return -ENOPROTOOPT;
 	switch (optname) {
 	case IVSHMEM_CONNECT_TIMEOUT_MS:
@@ -3264,7 +3406,7 @@ static int ivshm_setsockopt(struct socket *sock, int level, int optname,
 			return -EINVAL;
 		lock_sock(sk);
 		if (sk->sk_state == TCP_CLOSE || sk->sk_state == TCP_LISTEN)
-			ivshm_sk(sk)->sec_policy = val;
+			WRITE_ONCE(ivshm_sk(sk)->sec_policy, val);
 		else
 			err = -EISCONN;
 		release_sock(sk);
@@ -3284,7 +3426,9 @@ static int ivshm_getsockopt(struct socket *sock, int level, int optname,
 	int len, size, ival;
 	u64 ms;
 
-	if (level != family || sk->sk_type == SOCK_DGRAM)
+	/* Of the options, only the security policy is a datagram socket's. */
+	if (level != family ||
+	    (sk->sk_type == SOCK_DGRAM && optname != IVSHMEM_SECURITY))
 		return -ENOPROTOOPT;
 	if (get_user(len, optlen))
 		return -EFAULT;
@@ -3409,7 +3553,8 @@ static struct sock *ivshm_find_dgram(u32 port, unsigned int index,
  * @skb: the payload; consumed
  *
  * Without a socket for it, or with that socket's receive buffer full, the
- * datagram is dropped and counted.
+ * datagram is dropped and counted; so is one from another guest (never
+ * protected) to a socket whose policy is require.
  */
 void ivshm_dgram_deliver(struct ivshm_dev *dev, u32 src_peer, u32 src_port,
 			 u32 dst_port, struct sk_buff *skb)
@@ -3418,6 +3563,11 @@ void ivshm_dgram_deliver(struct ivshm_dev *dev, u32 src_peer, u32 src_port,
 	struct sock *sk;
 
 	sk = ivshm_find_dgram(dst_port, dev->index, src_peer, src_port);
+	if (sk && src_peer != dev->self &&
+	    READ_ONCE(ivshm_sk(sk)->sec_policy) == IVSHMEM_SECURITY_REQUIRE) {
+		sock_put(sk);
+		sk = NULL;
+	}
 	if (!sk) {
 		atomic64_inc(&dev->stats.dgram_dropped_no_socket);
 		kfree_skb(skb);
@@ -3481,9 +3631,6 @@ static int ivshm_dgram_sendmsg(struct socket *sock, struct msghdr *msg,
 
 	if (msg->msg_flags & MSG_OOB)
 		return -EOPNOTSUPP;
-	/* Datagrams are never protected: security=require forbids them. */
-	if (vsk->sec_policy == IVSHMEM_SECURITY_REQUIRE)
-		return -EPROTONOSUPPORT;
 	if (msg->msg_name) {
 		err = ivshm_dgram_dest(msg->msg_name, msg->msg_namelen, &dst);
 		if (err)
@@ -3525,6 +3672,13 @@ static int ivshm_dgram_sendmsg(struct socket *sock, struct msghdr *msg,
 	if (dst.sivshm_peer >= IVSHM_MAX_PEERS) {
 		mutex_unlock(&ivshm_devices_mutex);
 		return -EHOSTUNREACH;
+	}
+	/* Datagrams to other guests are never protected: security=require
+	 * forbids them (those within the guest never touch the region).
+	 */
+	if (READ_ONCE(vsk->sec_policy) == IVSHMEM_SECURITY_REQUIRE) {
+		mutex_unlock(&ivshm_devices_mutex);
+		return -EPROTONOSUPPORT;
 	}
 	/* Holding the device's datagram users keeps it here. */
 	ivshm_dgram_hold(dev);
@@ -3606,6 +3760,9 @@ static int ivshm_dgram_connect(struct socket *sock, struct sockaddr *uaddr,
 	else if (dst.sivshm_peer != dev->self &&
 		 !ivshm_peer_active(dev, dst.sivshm_peer, NULL))
 		err = -EHOSTUNREACH;
+	else if (dst.sivshm_peer != dev->self &&
+		 READ_ONCE(vsk->sec_policy) == IVSHMEM_SECURITY_REQUIRE)
+		err = -EPROTONOSUPPORT;	/* see ivshm_dgram_sendmsg() */
 	else
 		dst.sivshm_region = dev->index;
 	mutex_unlock(&ivshm_devices_mutex);
