@@ -317,13 +317,14 @@ expect "soak: kmemleak reports nothing" "" "$leakrep"
 # host can log an RCU stall (the clocksource switch makes time jump)
 # before the module is anywhere near; those are shown, not counted.
 re=$(sed -n "s/^BAD_LOG_RE='\(.*\)'$/\1/p" "$LAB")
+loaded_re=$(sed -n "s/^MODULE_LOADED_RE='\(.*\)'$/\1/p" "$LAB")
 reports=
 for f in "$IVSHMEM_LAB_DIR"/vm*/console.log*; do
 	[[ -f $f ]] || continue
-	boot=$(tr -d '\r' <"$f" | awk '/af_ivshmem|PF_WANPIPE/ { exit } { print }' |
+	boot=$(tr -d '\r' <"$f" | awk -v re="$loaded_re" '$0 ~ re { exit } { print }' |
 		grep -cE -- "$re")
 	((boot == 0)) || echo "# ${f#"$IVSHMEM_LAB_DIR"/}: $boot checker line(s) before the module loaded (not counted)"
-	reports+=$(tr -d '\r' <"$f" | awk '/af_ivshmem|PF_WANPIPE/ { on = 1 } on' |
+	reports+=$(tr -d '\r' <"$f" | awk -v re="$loaded_re" '$0 ~ re { on = 1 } on' |
 		grep -E -- "$re" | sed "s|^|${f#"$IVSHMEM_LAB_DIR"/}: |")
 done
 expect "soak: no checker report in any kernel log once the module is loaded (KASAN, lockdep, UBSAN, ...)" \
