@@ -215,6 +215,20 @@ check "check-logs: a lockdep report matches" \
 	grep -qE "$bad_re" <<<"INFO: lockdep is turned off."
 check "check-logs: the lockdep boot banner does not match" \
 	bash -c '! grep -qE "$1" <<<"[    0.000000] rcu:	RCU lockdep checking is enabled."' _ "$bad_re"
+# Where a boot's log starts to count for the soak and check-debug: the
+# module's own first messages, not its tree's path on the command line.
+loaded_re=$(sed -n "s/^MODULE_LOADED_RE='\(.*\)'\$/\1/p" "$LAB")
+marks() {	# marks RE LINE: awk (as the scans use it) finds RE in LINE
+	printf '%s\n' "$2" | awk -v re="$1" '$0 ~ re { f = 1 } END { exit !f }'
+}
+no_mark() { ! marks "$@"; }
+check "module loaded: its taint message marks it" \
+	marks "$loaded_re" "[  219.032229] af_ivshmem: loading out-of-tree module taints kernel."
+check "module loaded: its probe message marks it" \
+	marks "$loaded_re" "[  219.273376] af_ivshmem 0000:01:00.0: region 0: 16 MiB, peer id 0, doorbell mode"
+check "module loaded: the module tree on the command line does not" \
+	no_mark "$loaded_re" \
+	"[    0.000000] Command line: console=ttyS0 ivlab_modules=/root/.cache/af_ivshmem/kernel-c587b41837b3/mod/lib/modules/6.1.192-afivshmem-debug"
 check "check-logs passes" lab check-logs
 check "stop passes" lab stop
 # shellcheck disable=SC2086
