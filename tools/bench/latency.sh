@@ -9,6 +9,8 @@ set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 LAB=$TOP/tools/vm/lab
+# shellcheck source=tools/bench/guests.sh
+. "$TOP/tools/bench/guests.sh"
 MODULE=$TOP/net/ivshmem/af_ivshmem.ko
 PP=$TOP/selftests/ivshmem_pingpong
 ROUNDS=${ROUNDS:-20000}

@@ -19,6 +19,8 @@ set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 LAB=$TOP/tools/vm/lab
+# shellcheck source=tools/bench/guests.sh
+. "$TOP/tools/bench/guests.sh"
 MODULE=$TOP/net/ivshmem/af_ivshmem.ko
 DEMO=$TOP/tools/ivshmem-demo/ivshmem-demo
 CHURN=$TOP/selftests/ivshmem_churn

@@ -18,11 +18,14 @@
 # Environment: BENCH_SECS (seconds per stream test, 1), BENCH_SIZES
 # (64,1K,4K,16K,64K,256K), BENCH_PARALLEL (4 streams), BENCH_ROUNDS
 # (ping-pong, 2000), BENCH_CONNS (100), BENCH_IPERF_SECS (5),
-# BENCH_BUSY_POLL_US (5000), BENCH_OUT (bench/results/DATE).
+# BENCH_BUSY_POLL_US (5000), BENCH_OUT (bench/results/DATE),
+# BENCH_GUEST_APPEND (clearcpuid=erms: see tools/bench/guests.sh).
 set -euo pipefail
 
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
 LAB=$TOP/tools/vm/lab
+# shellcheck source=tools/bench/guests.sh
+. "$TOP/tools/bench/guests.sh"
 MODULE=$TOP/net/ivshmem/af_ivshmem.ko
 PERF=$TOP/tools/ivshmem-perf/ivshmem-perf
 RUN=$TOP/tools/ivshmem-run/ivshmem-run
@@ -163,10 +166,10 @@ perf ivshmem_plain_busy_secure vm1 -T ivshmem -a "$p2:5100" -b "$BUSY" --securit
 python3 - "$OUT" "$SIZES" "$PAR" "$tcp_iperf" "$run_iperf" "$IPERF_SECS" "$DATE" \
 	"$(nproc)" "$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)" \
 	"$ACCEL" \
-	"$SECS" "$ROUNDS" "$CONNS" "$BUSY" "$LOAD" <<'EOF'
+	"$SECS" "$ROUNDS" "$CONNS" "$BUSY" "$LOAD" "$BENCH_GUEST_APPEND" <<'EOF'
 import glob, json, os, sys
 (out, sizes, par, tcp, run, isecs, date, cores, cpu, accel, secs, rounds,
- conns, busy, load) = sys.argv[1:]
+ conns, busy, load, append) = sys.argv[1:]
 def size(s):
     m = {"K": 1 << 10, "M": 1 << 20}
     return int(float(s[:-1]) * m[s[-1].upper()]) if s[-1].upper() in m else int(s)
@@ -178,7 +181,8 @@ for f in sorted(glob.glob(os.path.join(out, "raw", "*.json"))):
 data = {
     "date": date,
     "machine": {"cpu": cpu, "cores": int(cores), "accel": accel,
-                "guests": "1 vCPU and 512 MiB each",
+                "guests": "1 vCPU and 512 MiB each" +
+                          (", booted with " + append if append.strip() else ""),
                 "region": "64 MiB", "load_before": load},
     "params": {"sizes": [size(s) for s in sizes.split(",")],
                "parallel": int(par), "seconds": float(secs),
