@@ -25,7 +25,8 @@ not_ok() {	# not_ok NAME WHY: fail
 	n=$((n + 1))
 	failures=$((failures + 1))
 	echo "not ok $n - $1"
-	echo "#   $2"
+	# Every line of a multi-line reason stays a TAP comment.
+	printf '%s\n' "$2" | sed 's/^/#   /'
 }
 expect() {	# expect NAME WANT GOT
 	if [ "$2" = "$3" ]; then ok "$1"; else not_ok "$1" "want [$2], got [$3]"; fi

@@ -153,10 +153,11 @@ expect "exhaustion: modules load (idle channels shrink after 3 s)" ok \
 	   load vm3 idle_shrink_ms=3000 && echo ok)"
 P2=$(peer_id vm2)
 P3=$(peer_id vm3)
-# The wait: idle_shrink_ms, plus up to a rebalance interval to notice the
-# idleness and one more to shrink, in both guests, with room for a loaded
-# machine.
-fill=$("$LAB" exec vm1 --timeout 600 -- "'$CHURN' fill $P2 2000 10000")
+# After ENOBUFS the last connect is retried while it fails with ENOBUFS:
+# idle_shrink_ms, plus up to a rebalance interval to notice the idleness
+# and one more to shrink, in both guests, takes about 6 s on an idle host;
+# the bound of 60 s is room for a loaded one (10 s was once too short).
+fill=$("$LAB" exec vm1 --timeout 600 -- "'$CHURN' fill $P2 2000 60000")
 opened=$(sed -n 's/^filled \([0-9]*\) .*/\1/p' <<<"$fill" | head -n 1)
 full_size=$(run vm1 "cat $PARAMS/channel_size")
 data=$(free_space vm1)
