@@ -16,7 +16,9 @@
 # IVSHMEM_FUZZ_SECONDS (60), IVSHMEM_SOAK_SEED; IVSHMEM_LAB_BOOT_TIMEOUT
 # (600: a KASAN kernel boots slowly under TCG); IVSHMEM_LAB_BOOT_SERIAL (1);
 # IVSHMEM_CHECK_DEBUG_ONLY=soak
-# runs the build, the soak and the log scan only.
+# runs the build, the soak and the log scan only; IVSHMEM_CHECK_ONLY="STAGE
+# ..." runs those stages of the suite (see selftests/run.sh), so that the
+# suite, hours long on this kernel under TCG, can run a piece at a time.
 set -uo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)

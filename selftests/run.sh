@@ -26,10 +26,25 @@
 # (selftests/soak.sh, 2 min, 2 guests by default); make install and DKMS
 # (selftests/dkms.sh); the
 # make run demo.
+#
+# IVSHMEM_CHECK_ONLY="STAGE ..." runs only the stages named (build host
+# doorbell plain liveness regions rebalance ivshmem-run perf hostile diag
+# security soak dkms demo) and counts the others as skipped.
 set -uo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP" || exit 1
+
+# The stages, for IVSHMEM_CHECK_ONLY (make check-debug runs the suite on
+# a slow kernel a few stages at a time).
+STAGES="build host doorbell plain liveness regions rebalance ivshmem-run perf
+	hostile diag security soak dkms demo"
+for s in ${IVSHMEM_CHECK_ONLY:-}; do
+	if [[ " ${STAGES//[[:space:]]/ } " != *" $s "* ]]; then
+		echo "IVSHMEM_CHECK_ONLY: no stage \"$s\"; stages: "$STAGES >&2
+		exit 2
+	fi
+done
 KDIR=$("$TOP/tools/build/kdir.sh")
 export IVSHMEM_LAB_DIR=${IVSHMEM_LAB_DIR:-/tmp/af_ivshmem-check}
 LOGDIR=${IVSHMEM_CHECK_LOGS:-$IVSHMEM_LAB_DIR-logs}
@@ -41,6 +56,15 @@ mkdir -p "$LOGDIR"
 passed=0
 failed=0
 skipped=0
+
+stage() {	# stage NAME: run stage NAME? (else it is counted as skipped)
+	if [ -z "${IVSHMEM_CHECK_ONLY:-}" ] ||
+	   [[ " $IVSHMEM_CHECK_ONLY " == *" $1 "* ]]; then
+		return 0
+	fi
+	result skip "$1" "not in IVSHMEM_CHECK_ONLY"
+	return 1
+}
 
 result() {	# result ok|fail|skip NAME [DETAIL]
 	case $1 in
@@ -106,26 +130,37 @@ no_warnings() {	# no_warnings CMD...: runs CMD, fails on compiler warnings
 }
 
 echo "# build and static checks"
-check "module builds with W=1 and no warnings" \
-	no_warnings bash -c "make -s -C '$KDIR' M='$TOP/net/ivshmem' clean &&
-		make -C '$KDIR' M='$TOP/net/ivshmem' W=1 modules"
-check "checkpatch --strict is clean" make -s checkpatch
-check "sparse (C=2) is clean" no_warnings make -s sparse
-check "design document and manual pages render without warnings" make -s docs
-check "user-space tools and tests build" make -s tools selftests
+if stage build; then
+	check "module builds with W=1 and no warnings" \
+		no_warnings bash -c "make -s -C '$KDIR' M='$TOP/net/ivshmem' clean &&
+			make -C '$KDIR' M='$TOP/net/ivshmem' W=1 modules"
+	check "checkpatch --strict is clean" make -s checkpatch
+	check "sparse (C=2) is clean" no_warnings make -s sparse
+	check "design document and manual pages render without warnings" make -s docs
+	check "user-space tools and tests build" make -s tools selftests
+fi
 
 echo "# host: ivshmem-server"
-tap_run "ivshmem-server" make -s -C tools/ivshmem-server check
+if stage host; then
+	tap_run "ivshmem-server" make -s -C tools/ivshmem-server check
 
-echo "# host: ivss parsing and output (no kernel)"
-tap_run "ivss" "$TOP/selftests/ivss_test"
+	echo "# host: ivss parsing and output (no kernel)"
+	tap_run "ivss" "$TOP/selftests/ivss_test"
 
-echo "# host: the benchmark report generator (fixed input, no guests)"
-tap_run "bench report" "$TOP/selftests/bench_report.sh"
+	echo "# host: the benchmark report generator (fixed input, no guests)"
+	tap_run "bench report" "$TOP/selftests/bench_report.sh"
 
-echo "# host: VM lab self-test"
-tap_run "vm lab" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-selftest" \
-	tools/vm/test_lab.sh
+	check "IVSHMEM_CHECK_ONLY: an unknown stage is refused, exit 2, nothing run" \
+		bash -c "out=\$(IVSHMEM_CHECK_ONLY='host bogus' IVSHMEM_CHECK_LOGS=/nonexistent \
+			'$TOP/selftests/run.sh' 2>&1); rc=\$?
+			[ \$rc -eq 2 ] && [ \"\$out\" = \"\$(head -n 1 <<<\"\$out\")\" ] &&
+			[[ \$out == 'IVSHMEM_CHECK_ONLY: no stage \"bogus\"; stages: build '* ]] &&
+			[ ! -e /nonexistent ]"
+
+	echo "# host: VM lab self-test"
+	tap_run "vm lab" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-selftest" \
+		tools/vm/test_lab.sh
+fi
 
 lab_exec() {
 	"$LAB" exec "$@"
@@ -217,87 +252,110 @@ conformance() {
 }
 
 echo "# guests: doorbell mode (ivshmem-doorbell, MSI-X)"
-if check "doorbell: lab starts two guests" "$LAB" start --force -n 2 --mode doorbell; then
-	check "doorbell: module loads, test peers run" load_both
-	before=$(irq_count vm2)
-	suite doorbell vm1 1 0 256
-	after=$(irq_count vm2)
-	if [ "${after:-0}" -gt "${before:-0}" ]; then
-		result ok "doorbell: vm2 took doorbell interrupts ($before -> $after)"
+if stage doorbell; then
+	if check "doorbell: lab starts two guests" "$LAB" start --force -n 2 --mode doorbell; then
+		check "doorbell: module loads, test peers run" load_both
+		before=$(irq_count vm2)
+		suite doorbell vm1 1 0 256
+		after=$(irq_count vm2)
+		if [ "${after:-0}" -gt "${before:-0}" ]; then
+			result ok "doorbell: vm2 took doorbell interrupts ($before -> $after)"
+		else
+			result fail "doorbell: vm2 took no doorbell interrupts ($before -> $after)"
+		fi
+		suite doorbell vm2 0 1 64
+		conformance
+		pingpong "doorbell: 1,000,000 ping-pong round trips, no stall" vm1 1 1000000
+		check "doorbell: demo moves 64 MiB from vm1 to vm2" demo_transfer
+		check "doorbell: every channel freed after the tests" every_channel_freed
+		check "doorbell: module unloads in both guests" unload_all
+		check "doorbell: guest kernel logs are clean" "$LAB" stop
 	else
-		result fail "doorbell: vm2 took no doorbell interrupts ($before -> $after)"
+		"$LAB" stop >/dev/null 2>&1
 	fi
-	suite doorbell vm2 0 1 64
-	conformance
-	pingpong "doorbell: 1,000,000 ping-pong round trips, no stall" vm1 1 1000000
-	check "doorbell: demo moves 64 MiB from vm1 to vm2" demo_transfer
-	check "doorbell: every channel freed after the tests" every_channel_freed
-	check "doorbell: module unloads in both guests" unload_all
-	check "doorbell: guest kernel logs are clean" "$LAB" stop
-else
-	"$LAB" stop >/dev/null 2>&1
 fi
 
 echo "# guests: polling mode (ivshmem-plain, no interrupts)"
-if check "plain: lab starts two guests" "$LAB" start --force -n 2 --mode plain; then
-	PEERD_BUSY_POLL_US=5000 check "plain: module loads, test peers run" load_both
-	suite plain vm1 1 0 64
-	pingpong "plain: adaptive polling, 2,000 round trips, no stall" vm1 1 2000
-	pingpong "plain: SO_BUSY_POLL, 1,000,000 round trips, no stall" vm1 -b 5000 1 1000000
-	check "plain: every channel freed after the tests" every_channel_freed
-	check "plain: module unloads in both guests" unload_all
-	check "plain: guest kernel logs are clean" "$LAB" stop
-else
-	"$LAB" stop >/dev/null 2>&1
+if stage plain; then
+	if check "plain: lab starts two guests" "$LAB" start --force -n 2 --mode plain; then
+		PEERD_BUSY_POLL_US=5000 check "plain: module loads, test peers run" load_both
+		suite plain vm1 1 0 64
+		pingpong "plain: adaptive polling, 2,000 round trips, no stall" vm1 1 2000
+		pingpong "plain: SO_BUSY_POLL, 1,000,000 round trips, no stall" vm1 -b 5000 1 1000000
+		check "plain: every channel freed after the tests" every_channel_freed
+		check "plain: module unloads in both guests" unload_all
+		check "plain: guest kernel logs are clean" "$LAB" stop
+	else
+		"$LAB" stop >/dev/null 2>&1
+	fi
 fi
 
 echo "# guests: peer liveness (pause, module reload, killed QEMU)"
-tap_run "liveness" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-liveness" \
-	"$TOP/selftests/liveness.sh"
-
-echo "# guests: two regions (trust groups) and hot-unplug"
-tap_run "regions" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-regions" \
-	"$TOP/selftests/regions.sh"
-
-echo "# guests: channel allocation, live resizing, exhaustion, the control lock"
-tap_run "rebalance" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-rebalance" \
-	"$TOP/selftests/rebalance.sh"
-
-echo "# guests: unmodified TCP programs under ivshmem-run (iperf3, sockperf, socat)"
-tap_run "ivshmem-run" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-run" \
-	"$TOP/selftests/ivshmem_run.sh"
-
-echo "# guests: ivshmem-perf over AF_IVSHMEM, TCP and AF_UNIX (exact counts, JSON)"
-tap_run "perf" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-perf" "$TOP/selftests/perf.sh"
-
-echo "# guests: a hostile peer scribbles over the region and rings doorbells"
-tap_run "hostile" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-hostile" \
-	"$TOP/selftests/hostile.sh"
-
-echo "# guests: diagnostics (ivss, sock_diag, fabric view, tracepoints)"
-tap_run "diag" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-diag" "$TOP/selftests/diag.sh"
-
-echo "# guests: encryption, key exchange, attacks on the rings from the host"
-tap_run "security" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-security" \
-	"$TOP/selftests/security.sh"
-
-echo "# guests: robustness (rmmod with live sockets, the syscall fuzzer, a soak with faults)"
-tap_run "soak" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-soak" \
-	IVSHMEM_SOAK_SECONDS="${IVSHMEM_SOAK_SECONDS:-120}" \
-	IVSHMEM_SOAK_GUESTS="${IVSHMEM_SOAK_GUESTS:-2}" \
-	IVSHMEM_SOAK_MEM="${IVSHMEM_SOAK_MEM:-256}" \
-	IVSHMEM_FUZZ_SECONDS="${IVSHMEM_FUZZ_SECONDS:-60}" "$TOP/selftests/soak.sh"
-
-echo "# installation: make install, DKMS install and removal in a guest"
-if [ -n "${IVSHMEM_LAB_KERNEL:-}" ]; then
-	# DKMS builds for the guest's kernel from its headers package: a
-	# kernel of one's own (make check-debug) has none.
-	result skip "dkms" "IVSHMEM_LAB_KERNEL: no headers package for DKMS"
-else
-	tap_run "dkms" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-dkms" "$TOP/selftests/dkms.sh"
+if stage liveness; then
+	tap_run "liveness" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-liveness" \
+		"$TOP/selftests/liveness.sh"
 fi
 
-echo "# make run: the demo a new user sees"
+echo "# guests: two regions (trust groups) and hot-unplug"
+if stage regions; then
+	tap_run "regions" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-regions" \
+		"$TOP/selftests/regions.sh"
+fi
+
+echo "# guests: channel allocation, live resizing, exhaustion, the control lock"
+if stage rebalance; then
+	tap_run "rebalance" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-rebalance" \
+		"$TOP/selftests/rebalance.sh"
+fi
+
+echo "# guests: unmodified TCP programs under ivshmem-run (iperf3, sockperf, socat)"
+if stage ivshmem-run; then
+	tap_run "ivshmem-run" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-run" \
+		"$TOP/selftests/ivshmem_run.sh"
+fi
+
+echo "# guests: ivshmem-perf over AF_IVSHMEM, TCP and AF_UNIX (exact counts, JSON)"
+if stage perf; then
+	tap_run "perf" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-perf" "$TOP/selftests/perf.sh"
+fi
+
+echo "# guests: a hostile peer scribbles over the region and rings doorbells"
+if stage hostile; then
+	tap_run "hostile" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-hostile" \
+		"$TOP/selftests/hostile.sh"
+fi
+
+echo "# guests: diagnostics (ivss, sock_diag, fabric view, tracepoints)"
+if stage diag; then
+	tap_run "diag" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-diag" "$TOP/selftests/diag.sh"
+fi
+
+echo "# guests: encryption, key exchange, attacks on the rings from the host"
+if stage security; then
+	tap_run "security" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-security" \
+		"$TOP/selftests/security.sh"
+fi
+
+echo "# guests: robustness (rmmod with live sockets, the syscall fuzzer, a soak with faults)"
+if stage soak; then
+	tap_run "soak" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-soak" \
+		IVSHMEM_SOAK_SECONDS="${IVSHMEM_SOAK_SECONDS:-120}" \
+		IVSHMEM_SOAK_GUESTS="${IVSHMEM_SOAK_GUESTS:-2}" \
+		IVSHMEM_SOAK_MEM="${IVSHMEM_SOAK_MEM:-256}" \
+		IVSHMEM_FUZZ_SECONDS="${IVSHMEM_FUZZ_SECONDS:-60}" "$TOP/selftests/soak.sh"
+fi
+
+echo "# installation: make install, DKMS install and removal in a guest"
+if stage dkms; then
+	if [ -n "${IVSHMEM_LAB_KERNEL:-}" ]; then
+		# DKMS builds for the guest's kernel from its headers package: a
+		# kernel of one's own (make check-debug) has none.
+		result skip "dkms" "IVSHMEM_LAB_KERNEL: no headers package for DKMS"
+	else
+		tap_run "dkms" env IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-dkms" "$TOP/selftests/dkms.sh"
+	fi
+fi
+
 demo_script() {
 	local out
 	out=$(IVSHMEM_LAB_DIR="$IVSHMEM_LAB_DIR-demo" DEMO_MIB=32 \
@@ -307,7 +365,10 @@ demo_script() {
 	[[ $out == *'received from peer 0: "Hello from guest 1"'* &&
 	   $out == *"peer confirmed 33554432 bytes"* ]]
 }
-check "make run: message and 32 MiB arrive in guest 2, logs clean" demo_script
+echo "# make run: the demo a new user sees"
+if stage demo; then
+	check "make run: message and 32 MiB arrive in guest 2, logs clean" demo_script
+fi
 
 echo
 echo "logs: $LOGDIR"
