@@ -7,7 +7,8 @@
 # the bytes asked for (a count that is no multiple of the message size)
 # and the server saw every byte as sent; ping-pong does exactly the rounds
 # asked for; the connect test makes exactly K connections, as the server
-# counted them.  --security require without keys fails with ENOKEY.
+# counted them.  --security require without keys fails with ENOKEY;
+# --security off overrides a module policy of require.
 # Prints TAP; exits non-zero on failure.
 set -uo pipefail
 
@@ -84,6 +85,22 @@ client "perf: AF_UNIX in vm1" vm1 -T unix -a /tmp/ivshmem-perf.sock
 expect_match "perf: --security require without keys fails with ENOKEY" \
 	"Required key not available" \
 	"$(run vm1 "'$PERF' client -T ivshmem -a $P2:5100 -m connect -k 1 --security require 2>&1; echo rc=\$?")"
+# --security off is set, not skipped: under a module policy of require
+# (and no keys) it still connects, in clear; with no option the module's
+# policy applies and refuses.
+SECURITY_PARAM=/sys/module/af_ivshmem/parameters/security
+expect "perf: --security off connects under a module policy of require" \
+	"off 1 1 True" \
+	"$(run vm1 "echo require > $SECURITY_PARAM &&
+		'$PERF' client -T ivshmem -a $P2:5100 -m connect -k 1 --security off -j" |
+		python3 -c 'import json, sys
+d = json.load(sys.stdin)
+c = d["results"][0]
+print(d["security"], c["connections"], c["connections_accepted"], d["ok"])' 2>&1)"
+expect_match "perf: no --security option follows the module's require: ENOKEY" \
+	"Required key not available" \
+	"$(run vm1 "'$PERF' client -T ivshmem -a $P2:5100 -m connect -k 1 2>&1
+		echo prefer > $SECURITY_PARAM")"
 expect "perf: memcpy mode copies, JSON" "memcpy 2 True" \
 	"$(run vm1 "'$PERF' memcpy -j -s 64,64K -n 1M" | python3 -c 'import json,sys
 d = json.load(sys.stdin)

@@ -105,11 +105,7 @@ int main(int argc, char **argv)
 	while ((c = getopt(argc, argv, "lqr:w:s:P")) != -1) {
 		switch (c) {
 		case 's':
-			security = !strcmp(optarg, "off") ? IVSHMEM_SECURITY_OFF :
-				   !strcmp(optarg, "prefer") ?
-				   IVSHMEM_SECURITY_PREFER :
-				   !strcmp(optarg, "require") ?
-				   IVSHMEM_SECURITY_REQUIRE : -1;
+			security = ivshmem_security_parse(optarg);
 			if (security < 0)
 				usage();
 			break;

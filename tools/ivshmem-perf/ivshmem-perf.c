@@ -55,8 +55,8 @@ enum { T_STREAM = 1, T_PINGPONG, T_CONNECT, T_INFO };
 enum { F_CHECK = 1 };
 enum { TR_IVSHMEM, TR_TCP, TR_UNIX, TR_VSOCK };
 static const char *const tr_names[] = { "ivshmem", "tcp", "unix", "vsock" };
-enum { SEC_OFF, SEC_PREFER, SEC_REQUIRE };
-static const char *const sec_names[] = { "off", "prefer", "require" };
+/* cf.security when --security is not given: the module's policy applies. */
+#define SEC_DEFAULT	(-1)
 
 struct hello {
 	uint32_t magic;
@@ -95,7 +95,7 @@ struct conf {
 	bool check;
 };
 
-static struct conf cf = { .transport = TR_IVSHMEM };
+static struct conf cf = { .transport = TR_IVSHMEM, .security = SEC_DEFAULT };
 
 static void die(const char *fmt, ...)
 {
@@ -279,16 +279,12 @@ static void sock_opts(int fd, int busy_poll_us, int security)
 	    setsockopt(fd, SOL_SOCKET, SO_BUSY_POLL, &busy_poll_us,
 		       sizeof(busy_poll_us)))
 		die("SO_BUSY_POLL %d: %s", busy_poll_us, strerror(errno));
-	if (cf.transport != TR_IVSHMEM || security == SEC_OFF)
+	if (cf.transport != TR_IVSHMEM || security == SEC_DEFAULT)
 		return;
-#ifdef IVSHMEM_SECURITY
 	if (setsockopt(fd, family_of(TR_IVSHMEM), IVSHMEM_SECURITY, &security,
 		       sizeof(security)))
-		die("IVSHMEM_SECURITY %s: %s", sec_names[security], strerror(errno));
-#else
-	if (security == SEC_REQUIRE)
-		die("--security require: this build's af_ivshmem.h has no IVSHMEM_SECURITY option");
-#endif
+		die("IVSHMEM_SECURITY %s: %s", ivshmem_security_name(security),
+		    strerror(errno));
 }
 
 static void write_all(int fd, const void *buf, size_t len)
@@ -399,7 +395,7 @@ static void *serve(void *arg)
 	 * the module's policy (it cannot change once connected).
 	 */
 	if (h.type == T_STREAM || h.type == T_PINGPONG)
-		sock_opts(fd, h.busy_poll_us, SEC_OFF);
+		sock_opts(fd, h.busy_poll_us, SEC_DEFAULT);
 	switch (h.type) {
 	case T_STREAM:
 		serve_stream(fd, &h);
@@ -926,11 +922,9 @@ int main(int argc, char **argv)
 			cf.busy_poll_us = atoi(optarg);
 			break;
 		case 'E':
-			for (k = 0; k < 3 && strcmp(optarg, sec_names[k]); k++)
-				;
-			if (k == 3)
+			cf.security = ivshmem_security_parse(optarg);
+			if (cf.security < 0)
 				die("--security: off, prefer or require, not %s", optarg);
-			cf.security = k;
 			break;
 		case 'j':
 			want_json = true;
@@ -956,10 +950,6 @@ int main(int argc, char **argv)
 	if (!bytes && secs <= 0)
 		secs = 2;
 	signal(SIGPIPE, SIG_IGN);
-#ifndef IVSHMEM_SECURITY
-	if (cf.security == SEC_REQUIRE && cf.transport == TR_IVSHMEM)
-		die("--security require: this build's af_ivshmem.h has no IVSHMEM_SECURITY option");
-#endif
 
 	if (!strcmp(mode, "server")) {
 		if (!addr)
@@ -997,7 +987,9 @@ int main(int argc, char **argv)
 		       "  \"security\": \"%s\",\n  \"checksum\": %s,\n"
 		       "  \"ok\": %s,\n  \"results\": [%s\n  ]\n}\n",
 		       mode, !strcmp(mode, "memcpy") ? "none" : tr_names[cf.transport],
-		       addr ? addr : "", label, cf.busy_poll_us, sec_names[cf.security],
+		       addr ? addr : "", label, cf.busy_poll_us,
+		       cf.security == SEC_DEFAULT ? "default" :
+		       ivshmem_security_name(cf.security),
 		       cf.check ? "true" : "false", fail ? "false" : "true",
 		       jbuf ? jbuf : "");
 		free(jbuf);

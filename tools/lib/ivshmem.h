@@ -82,4 +82,34 @@ static inline long ivshmem_local_peer(void)
 	return err ? -1 : (long)peer;
 }
 
+static const char *const ivshmem_security_names[] = {
+	[IVSHMEM_SECURITY_OFF] = "off",
+	[IVSHMEM_SECURITY_PREFER] = "prefer",
+	[IVSHMEM_SECURITY_REQUIRE] = "require",
+};
+
+/**
+ * ivshmem_security_parse() - an IVSHMEM_SECURITY policy from its name
+ * @name: "off", "prefer" or "require", as the tools' -s options take it
+ *
+ * Return: the IVSHMEM_SECURITY_* value, or -1 for any other name.
+ */
+static inline int ivshmem_security_parse(const char *name)
+{
+	int i;
+
+	for (i = 0; i <= IVSHMEM_SECURITY_REQUIRE; i++)
+		if (!strcmp(name, ivshmem_security_names[i]))
+			return i;
+	return -1;
+}
+
+/* The name of an IVSHMEM_SECURITY_* value, "?" for any other. */
+static inline const char *ivshmem_security_name(int policy)
+{
+	if (policy < 0 || policy > IVSHMEM_SECURITY_REQUIRE)
+		return "?";
+	return ivshmem_security_names[policy];
+}
+
 #endif /* _IVSHMEM_USER_H */
