@@ -55,8 +55,7 @@ big=${SIZES##*,}
 
 # perf NAME VM ARGS...: an ivshmem-perf client run into raw/NAME.json
 # (the stream sizes one stream each, the largest size with PAR streams,
-# ping-pong, connects).  A run refused for want of the security option is
-# recorded as n/a.
+# ping-pong, connects).
 perf() {
 	local name=$1 vm=$2 out
 	shift 2
@@ -78,10 +77,6 @@ docs[0]["ok"] = docs[0]["ok"] and docs[1]["ok"]
 json.dump(docs[0], open(sys.argv[2], "w"), indent=1)
 EOF
 		rm "$OUT/raw/$name.out"
-	elif [[ $out == *"no IVSHMEM_SECURITY option"* ]]; then
-		log "$name: n/a (${out##*: })"
-		echo '{"na": true, "why": "the module has no security option yet"}' \
-			>"$OUT/raw/$name.json"
 	else
 		echo "$out" >&2
 		log "$name failed"
