@@ -457,8 +457,9 @@ static void __noreturn run_server(void)
 
 /* Client */
 
-/* A connection to the server; a measured one (@measured) gets the socket
- * options first: security only applies before connect().
+/* A connection to the server, with the socket options set first (security
+ * only applies before connect()): every one gets --security, a measured one
+ * (@measured) busy polling too.
  */
 static int dial(bool measured)
 {
@@ -466,8 +467,7 @@ static int dial(bool measured)
 
 	if (fd < 0)
 		die("socket: %s", strerror(errno));
-	if (measured)
-		sock_opts(fd, cf.busy_poll_us, cf.security);
+	sock_opts(fd, measured ? cf.busy_poll_us : 0, cf.security);
 	if (connect(fd, &cf.addr.sa, cf.addrlen))
 		die("connect %s %s: %s", tr_names[cf.transport], cf.addr_str,
 		    strerror(errno));
