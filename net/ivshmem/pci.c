@@ -290,10 +290,17 @@ static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	err = pcim_enable_device(pdev);
 	if (err)
 		return err;
-	err = pcim_iomap_regions(pdev, BIT(IVSHMEM_BAR_REGS), "af_ivshmem");
+	/* The registers exclusive too, whatever CONFIG_IO_STRICT_DEVMEM says:
+	 * nobody else rings doorbells through resource0 while we are bound.
+	 */
+	err = pci_request_selected_regions_exclusive(pdev,
+						     BIT(IVSHMEM_BAR_REGS),
+						     "af_ivshmem");
 	if (err)
 		return err;
-	dev->regs = pcim_iomap_table(pdev)[IVSHMEM_BAR_REGS];
+	dev->regs = pcim_iomap(pdev, IVSHMEM_BAR_REGS, 0);
+	if (!dev->regs)
+		return -ENOMEM;
 
 	start = pci_resource_start(pdev, IVSHMEM_BAR_SHM);
 	len = pci_resource_len(pdev, IVSHMEM_BAR_SHM);
