@@ -22,7 +22,8 @@ export IVSHMEM_LAB_DIR=${IVSHMEM_LAB_DIR:-/tmp/af_ivshmem-hostile}
 HOSTILE=$TOP/tools/ivshmem-hostile/ivshmem-hostile
 IVSS=$TOP/tools/ivss/ivss
 DGRAM_WRAP=$TOP/selftests/dgram_wrap.py
-MIB=96				# per connection, each way
+MIB=96				# per attacked connection, each way
+UNTOUCHED_MIB=256		# per untouched one: still running when attacked
 TOUCHED="7001 7002 7003"	# local ports of the attacked connections
 UNTOUCHED="7004 7005 7006"
 NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups"
@@ -105,18 +106,19 @@ expect "no debugfs entry, no readable sysfs file larger than a counter" "done" "
 COUNTERS="validation_failures resets_received resets_peer_dead doorbells_received doorbells_limited"
 declare -A before delta
 for c in $COUNTERS; do before[$c]=$(stat_sum "$c"); done
-# The hostile peer waits for both channels of each attacked connection,
-# then attacks at once, while the transfers are in full swing.
-# streams PORT...: a checksummed stream from each local port to vm2
+# streams MIB PORT...: a checksummed stream of MIB MiB from each local
+# port to vm2
 streams() {
+	local mib=$1
+	shift
 	run vm1 "for p in $*; do rm -f /tmp/s\$p.out
-		setsid sh -c \"'$STREAM' -p \$p 1 $MIB >/tmp/s\$p.out 2>&1\" &
+		setsid sh -c \"'$STREAM' -p \$p 1 $mib >/tmp/s\$p.out 2>&1\" &
 	done" >/dev/null
 }
 # The untouched connections are set up before the attack starts: one
 # still connecting when the control section is scribbled over may be
 # reset (a slow kernel showed it), and would not be untouched.
-streams $UNTOUCHED
+streams "$UNTOUCHED_MIB" $UNTOUCHED
 up=$(run vm1 "for i in \$(seq 600); do
 	'$IVSS' fabric -j channels | python3 -c 'import json, sys
 ports = set(map(int, sys.argv[1:]))
@@ -126,15 +128,6 @@ back = {x[\"dst_port\"] for x in c} & ports
 sys.exit(len(out) + len(back) != 2 * len(ports))' $UNTOUCHED && echo up && exit
 	sleep 0.2; done; echo not up")
 expect "the untouched connections are set up before the attack" up "$up"
-args=()
-for p in $TOUCHED; do args+=(-p "$p"); done
-nice -n 5 "$HOSTILE" -m "$IVSHMEM_LAB_DIR/shm" -S "$IVSHMEM_LAB_DIR/ivshmem.sock" \
-	-s 6 -t 6 -i 20000 -w 6 "${args[@]}" --control --restore-control --lock \
-	--peer-slot 20 --storm >"$IVSHMEM_LAB_DIR/hostile.out" 2>&1 &
-hpid=$!
-streams $TOUCHED
-run vm1 "sleep 1" >/dev/null
-
 # The fabric view, unprivileged, while the connections run: metadata only.
 out=$(run vm1 "$NOBODY '$IVSS' fabric -j channels 2>&1")
 keys=$(grep -o '"[a-z_]*":' <<<"$out" | tr -d '":' | sort -u | tr '\n' ' ')
@@ -145,6 +138,24 @@ else
 	not_ok "the fabric view (unprivileged) shows channel metadata, no data" \
 		"keys [$keys], unexpected [$bad]"
 fi
+# The hostile peer waits for both channels of each attacked connection,
+# then attacks at once, while the transfers are in full swing.
+args=()
+for p in $TOUCHED; do args+=(-p "$p"); done
+nice -n 5 "$HOSTILE" -m "$IVSHMEM_LAB_DIR/shm" -S "$IVSHMEM_LAB_DIR/ivshmem.sock" \
+	-s 6 -t 6 -i 20000 -w 6 "${args[@]}" --control --restore-control --lock \
+	--peer-slot 20 --storm >"$IVSHMEM_LAB_DIR/hostile.out" 2>&1 &
+hpid=$!
+streams "$MIB" $TOUCHED
+for i in $(seq 600); do
+	grep -q '^attacking' "$IVSHMEM_LAB_DIR/hostile.out" 2>/dev/null && break
+	sleep 0.1
+done
+expect "the untouched connections are still transferring when the attack starts" \
+	"attacking 6 target entries
+0 0 0" "$(grep '^attacking' "$IVSHMEM_LAB_DIR/hostile.out")
+$(run vm1 "for p in $UNTOUCHED; do wc -c </tmp/s\$p.out; done" | tr '\n' ' ' | sed 's/ $//')"
+
 sleep 2
 t0=$(date +%s%N)
 out=$(run vm2 "echo alive")
@@ -164,7 +175,7 @@ else not_ok "it found both channels of the 3 attacked connections" "$hout"; fi
 
 for p in $UNTOUCHED; do
 	expect "untouched connection :$p: every byte intact" \
-		"ok bytes=$((MIB << 20))" "$(wait_out vm1 "/tmp/s$p.out")"
+		"ok bytes=$((UNTOUCHED_MIB << 20))" "$(wait_out vm1 "/tmp/s$p.out")"
 done
 resets=0
 for p in $TOUCHED; do

@@ -594,8 +594,10 @@ static void usage(FILE *f)
 "                        matching entry, whoever allocated it since: fuzzing)\n"
 "\n"
 "Targets are chosen at start (unless --rescan).  An entry another guest\n"
-"frees or reallocates meanwhile is left alone from then on.  Output: one line per target entry,\n"
-"\"touched INDEX src=PORT dst=PORT writes=N\", then \"scribbles=N rung=N\".\n");
+"frees or reallocates meanwhile is left alone from then on.  Output:\n"
+"\"attacking N target entries\" when the attack starts, one line per target\n"
+"entry at the end, \"touched INDEX src=PORT dst=PORT writes=N\", then\n"
+"\"scribbles=N rung=N\".\n");
 }
 
 int main(int argc, char **argv)
@@ -763,6 +765,9 @@ int main(int argc, char **argv)
 	if (verbose)
 		fprintf(stderr, "%u target entries, %d doorbell fds\n",
 			ntargets, bells.nfds);
+	/* Tests wait for this line to know the attack is on. */
+	printf("attacking %u target entries\n", ntargets);
+	fflush(stdout);
 
 	if (lock)
 		wr64(H_CONTROL_LOCK, rnd() | 1);
