@@ -22,8 +22,7 @@ export IVSHMEM_LAB_DIR=${IVSHMEM_LAB_DIR:-/tmp/af_ivshmem-hostile}
 HOSTILE=$TOP/tools/ivshmem-hostile/ivshmem-hostile
 IVSS=$TOP/tools/ivss/ivss
 DGRAM_WRAP=$TOP/selftests/dgram_wrap.py
-MIB=96				# per attacked connection, each way
-UNTOUCHED_MIB=256		# per untouched one: still running when attacked
+MIB=96				# per connection, each way
 TOUCHED="7001 7002 7003"	# local ports of the attacked connections
 UNTOUCHED="7004 7005 7006"
 NOBODY="setpriv --reuid=65534 --regid=65534 --clear-groups"
@@ -106,19 +105,24 @@ expect "no debugfs entry, no readable sysfs file larger than a counter" "done" "
 COUNTERS="validation_failures resets_received resets_peer_dead doorbells_received doorbells_limited"
 declare -A before delta
 for c in $COUNTERS; do before[$c]=$(stat_sum "$c"); done
-# streams MIB PORT...: a checksummed stream of MIB MiB from each local
-# port to vm2
+# streams [-w FILE] PORT...: a checksummed stream from each local port
+# to vm2 (with -w, each connects, then waits for FILE to send)
 streams() {
-	local mib=$1
-	shift
+	local go=""
+	if [ "$1" = -w ]; then
+		go="-w $2"
+		shift 2
+	fi
 	run vm1 "for p in $*; do rm -f /tmp/s\$p.out
-		setsid sh -c \"'$STREAM' -p \$p 1 $mib >/tmp/s\$p.out 2>&1\" &
+		setsid sh -c \"'$STREAM' -p \$p $go 1 $MIB >/tmp/s\$p.out 2>&1\" &
 	done" >/dev/null
 }
-# The untouched connections are set up before the attack starts: one
+# The untouched connections are set up before the attack starts (one
 # still connecting when the control section is scribbled over may be
-# reset (a slow kernel showed it), and would not be untouched.
-streams "$UNTOUCHED_MIB" $UNTOUCHED
+# reset: a slow kernel showed it, and it would not be untouched), and
+# send once it is on, whatever the speed of connects and transfers.
+run vm1 "rm -f /tmp/go" >/dev/null
+streams -w /tmp/go $UNTOUCHED
 up=$(run vm1 "for i in \$(seq 600); do
 	'$IVSS' fabric -j channels | python3 -c 'import json, sys
 ports = set(map(int, sys.argv[1:]))
@@ -146,15 +150,16 @@ nice -n 5 "$HOSTILE" -m "$IVSHMEM_LAB_DIR/shm" -S "$IVSHMEM_LAB_DIR/ivshmem.sock
 	-s 6 -t 6 -i 20000 -w 6 "${args[@]}" --control --restore-control --lock \
 	--peer-slot 20 --storm >"$IVSHMEM_LAB_DIR/hostile.out" 2>&1 &
 hpid=$!
-streams "$MIB" $TOUCHED
+streams $TOUCHED
 for i in $(seq 600); do
 	grep -q '^attacking' "$IVSHMEM_LAB_DIR/hostile.out" 2>/dev/null && break
 	sleep 0.1
 done
-expect "the untouched connections are still transferring when the attack starts" \
+expect "the attack is on; the untouched connections are open, about to send" \
 	"attacking 6 target entries
 0 0 0" "$(grep '^attacking' "$IVSHMEM_LAB_DIR/hostile.out")
-$(run vm1 "for p in $UNTOUCHED; do wc -c </tmp/s\$p.out; done" | tr '\n' ' ' | sed 's/ $//')"
+$(run vm1 "for p in $UNTOUCHED; do wc -c </tmp/s\$p.out; done; touch /tmp/go" |
+	tr '\n' ' ' | sed 's/ $//')"
 
 sleep 2
 t0=$(date +%s%N)
@@ -175,7 +180,7 @@ else not_ok "it found both channels of the 3 attacked connections" "$hout"; fi
 
 for p in $UNTOUCHED; do
 	expect "untouched connection :$p: every byte intact" \
-		"ok bytes=$((UNTOUCHED_MIB << 20))" "$(wait_out vm1 "/tmp/s$p.out")"
+		"ok bytes=$((MIB << 20))" "$(wait_out vm1 "/tmp/s$p.out")"
 done
 resets=0
 for p in $TOUCHED; do

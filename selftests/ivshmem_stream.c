@@ -3,15 +3,19 @@
  * ivshmem_stream: one verified bulk transfer with ivshmem_peerd, for
  * tests that drive several guests from a script.
  *
- *   ivshmem_stream [-r REGION] [-p PORT] PEER MIB
+ *   ivshmem_stream [-r REGION] [-p PORT] [-w FILE] PEER MIB
  *
  * -p binds the socket to local port PORT first (tests that pick
- * connections by port).
+ * connections by port).  -w: once connected, waits until FILE exists
+ * before the transfer (tests that need a connection set up, and idle,
+ * before something else starts).
  * Prints "ok bytes=N" and exits 0, or "error connect=E send=E recv=E
  * mismatch=OFFSET peer_bad=N after N bytes" (E: errno names, or 0) and
  * exits 1.
  */
 #include <stdio.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "ivshmem_util.h"
 
@@ -23,20 +27,26 @@ static const char *errname(int err)
 int main(int argc, char **argv)
 {
 	unsigned int region = IVSHMEM_REGION_ANY, port = IVSHMEM_PORT_ANY;
+	const struct timespec pause = { 0, 50 * 1000000L };
+	const char *go = NULL;
+	struct stat st;
 	struct sockaddr_ivshmem addr;
 	struct bulk_result r = { .mismatch = -1 };
 	int fd, connect_err = 0;
 
-	while (argc >= 5 && (!strcmp(argv[1], "-r") || !strcmp(argv[1], "-p"))) {
+	while (argc >= 5 && (!strcmp(argv[1], "-r") || !strcmp(argv[1], "-p") ||
+			     !strcmp(argv[1], "-w"))) {
 		if (argv[1][1] == 'r')
 			region = strtoul(argv[2], NULL, 0);
-		else
+		else if (argv[1][1] == 'p')
 			port = strtoul(argv[2], NULL, 0);
+		else
+			go = argv[2];
 		argv += 2;
 		argc -= 2;
 	}
 	if (argc != 3) {
-		fprintf(stderr, "usage: ivshmem_stream [-r REGION] [-p PORT] PEER MIB\n");
+		fprintf(stderr, "usage: ivshmem_stream [-r REGION] [-p PORT] [-w FILE] PEER MIB\n");
 		return 2;
 	}
 	fd = socket(ivshmem_family(), SOCK_STREAM, 0);
@@ -49,10 +59,13 @@ int main(int argc, char **argv)
 	ivshmem_addr(&addr, strtoul(argv[1], NULL, 0), PEERD_PORT_BULK);
 	addr.sivshm_region = region;
 	if (connect_err || fd < 0 ||
-	    connect(fd, (struct sockaddr *)&addr, sizeof(addr)))
+	    connect(fd, (struct sockaddr *)&addr, sizeof(addr))) {
 		connect_err = connect_err ? connect_err : errno;
-	else
+	} else {
+		while (go && stat(go, &st))
+			nanosleep(&pause, NULL);
 		bulk_client(fd, strtoull(argv[2], NULL, 0) << 20, &r);
+	}
 
 	if (!connect_err && !r.send_err && !r.recv_err && r.mismatch < 0 &&
 	    !r.peer_bad && r.received == r.size && r.peer_sum == r.sent_sum) {
