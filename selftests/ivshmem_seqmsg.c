@@ -7,11 +7,12 @@
  *	connects, prints "protected 0|1", sends one message of each LEN
  *	(bytes of a per-message sequence, or PATTERN repeated), printing
  *	"LEN SUM" for each, waits MS milliseconds and closes.
- *   ivshmem_seqmsg -l [-s POLICY] [-c BUF] [-n N] [-d MS] PORT
+ *   ivshmem_seqmsg -l [-s POLICY] [-c BUF] [-n N] [-d MS] [-g FILE] PORT
  *	accepts one connection, prints "protected 0|1", then prints
  *	"LEN SUM" for each message received into a BUF-byte buffer (default
  *	4 MiB), with " trunc" when MSG_TRUNC was set and " noeor" when
- *	MSG_EOR was not; waits MS milliseconds after the first N messages.
+ *	MSG_EOR was not; after the first N messages, waits MS milliseconds
+ *	and then until FILE exists.
  *	Ends at EOF, or prints "recv: ERRNAME" and exits 1.
  *
  * SUM is FNV-1a (64 bits) over the bytes delivered.  Errors are printed
@@ -74,7 +75,7 @@ static void usage(void)
 {
 	fprintf(stderr,
 		"usage: ivshmem_seqmsg [-s POLICY] [-b SNDBUF] [-p PATTERN] [-z MS] PEER PORT LEN...\n"
-		"       ivshmem_seqmsg -l [-s POLICY] [-c BUF] [-n N] [-d MS] PORT\n");
+		"       ivshmem_seqmsg -l [-s POLICY] [-c BUF] [-n N] [-d MS] [-g FILE] PORT\n");
 	exit(2);
 }
 
@@ -90,7 +91,8 @@ static int protected(int fd)
 	return 0;
 }
 
-static int receive(int fd, size_t bufsize, long first, long delay)
+static int receive(int fd, size_t bufsize, long first, long delay,
+		   const char *go)
 {
 	unsigned char *buf = malloc(bufsize ? bufsize : 1);
 	long count = 0;
@@ -102,8 +104,11 @@ static int receive(int fd, size_t bufsize, long first, long delay)
 		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
 		ssize_t n;
 
-		if (count == first)
+		if (count == first) {
 			sleep_ms(delay);
+			while (go && access(go, F_OK))
+				sleep_ms(50);
+		}
 		n = recvmsg(fd, &msg, 0);
 		if (n < 0)
 			return fail("recv");
@@ -121,13 +126,13 @@ static int receive(int fd, size_t bufsize, long first, long delay)
 int main(int argc, char **argv)
 {
 	struct sockaddr_ivshmem addr;
-	const char *pattern = NULL;
+	const char *pattern = NULL, *go = NULL;
 	long first = -1, delay = 0, linger = 0;
 	size_t bufsize = 4 << 20;
 	int listen_mode = 0, security = -1, sndbuf = 0;
 	int c, fd, i;
 
-	while ((c = getopt(argc, argv, "lb:c:d:n:p:s:z:")) != -1) {
+	while ((c = getopt(argc, argv, "lb:c:d:g:n:p:s:z:")) != -1) {
 		switch (c) {
 		case 'l':
 			listen_mode = 1;
@@ -140,6 +145,9 @@ int main(int argc, char **argv)
 			break;
 		case 'd':
 			delay = atol(optarg);
+			break;
+		case 'g':
+			go = optarg;
 			break;
 		case 'n':
 			first = atol(optarg);
@@ -185,7 +193,7 @@ int main(int argc, char **argv)
 		close(lfd);
 		if (protected(fd))
 			return 1;
-		return receive(fd, bufsize, first, delay);
+		return receive(fd, bufsize, first, delay, go);
 	}
 	ivshmem_addr(&addr, atoi(argv[optind]), atoi(argv[optind + 1]));
 	if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)))

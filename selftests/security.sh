@@ -124,19 +124,25 @@ seen=$(eavesdrop 7011 off)
 if [ "${seen:-0}" -gt 100 ]; then ok "eavesdrop: the same transfer in clear shows it ($seen times)"
 else not_ok "eavesdrop: the same transfer in clear shows it" "found $seen"; fi
 
-# Tampering and replay from the host, while the receiver holds back.
+# Tampering and replay from the host, while the receiver holds back: it
+# reads a first part, then waits for /tmp/a.go, which the test creates
+# once the attack is made (security_ring.py waits for the hold-back), so
+# no step depends on how fast the kernel is.
 run vm1 "seq 1 100000 >/tmp/seq" >/dev/null	# 588895 bytes; vm2 compares
 attack() {	# attack PORT tamper|replay BYTES: the attack's report
 	local port=$1
 	run vm2 "rm -f /tmp/a.*; setsid sh -c \"'$NC' -q -l $port 2>/tmp/a.err </dev/null |
-		(head -c 100000 >/tmp/a.out; sleep 6; cat >>/tmp/a.out)\" &" >/dev/null
+		(head -c 100000 >/tmp/a.out
+		 while [ ! -e /tmp/a.go ]; do sleep 0.1; done; cat >>/tmp/a.out)\" &" >/dev/null
 	listening vm2 "$port"
-	run vm1 "setsid sh -c \"(head -c $3 /tmp/seq; sleep 12) | '$NC' -q $P2 $port >/dev/null 2>&1\" &
-		sleep 3" >/dev/null
+	run vm1 "setsid sh -c \"(head -c $3 /tmp/seq; sleep 60) | '$NC' -q $P2 $port >/dev/null 2>&1\" &" \
+		>/dev/null
 	"$RING" "$SHM" "$2" "$P1" "$P2" "$port" 2>&1
+	run vm2 "touch /tmp/a.go" >/dev/null
 }
 verdict() {	# verdict: what the receiver got, checked against what was sent
-	run vm2 "sleep 6; grep -o 'recv: [A-Z]*' /tmp/a.err
+	run vm2 "for i in \$(seq 600); do grep -q 'recv: ' /tmp/a.err && break
+			sleep 0.1; done; grep -o 'recv: [A-Z]*' /tmp/a.err
 		seq 1 100000 | cmp /tmp/a.out - 2>&1 | grep -q 'EOF on /tmp/a.out' &&
 		echo prefix"
 }
@@ -194,23 +200,30 @@ expect "SEQPACKET eavesdrop: a protected transfer leaves no trace of the pattern
 seen=$(seq_eavesdrop 7054 off)
 if [ "${seen:-0}" -gt 100 ]; then ok "SEQPACKET eavesdrop: the same in clear shows it ($seen times)"
 else not_ok "SEQPACKET eavesdrop: the same in clear shows it" "found $seen"; fi
-seq_attack() {	# seq_attack PORT tamper|replay: the receiver reads 3 of 20
-	seq_bg vm2 /tmp/t.out "$1" -n 3 -d 6000
-	run vm1 "setsid sh -c \"'$SEQ' -z 12000 $P2 $1 $(printf '1000 %.0s' $(seq 20)) >/tmp/t.sent 2>&1\" &
-		sleep 3" >/dev/null
+seq_attack() {	# seq_attack PORT tamper|replay: the receiver reads 3 of 20,
+		# then waits for /tmp/t.go (created after the attack)
+	run vm2 "rm -f /tmp/t.go" >/dev/null
+	seq_bg vm2 /tmp/t.out "$1" -n 3 -g /tmp/t.go
+	run vm1 "setsid sh -c \"'$SEQ' -z 60000 $P2 $1 $(printf '1000 %.0s' $(seq 20)) >/tmp/t.sent 2>&1\" &" \
+		>/dev/null
 	"$RING" "$SHM" "$2" "$P1" "$P2" "$1" seqpacket 2>&1
+	run vm2 "touch /tmp/t.go" >/dev/null
+}
+seq_verdict() {	# seq_verdict: the receiver's output once it failed
+	run vm2 "for i in \$(seq 600); do grep -q 'recv: ' /tmp/t.out && break
+		sleep 0.1; done; cat /tmp/t.out"
 }
 fails0=$(stat vm2 auth_failures)
 expect_match "SEQPACKET tamper: a ciphertext byte flipped from the host" "flipped" \
 	"$(seq_attack 7055 tamper)"
 expect "SEQPACKET tamper: three messages intact, then EBADMSG and nothing altered" \
 	"$(run vm1 "head -4 /tmp/t.sent"; echo "recv: EBADMSG")" \
-	"$(run vm2 "sleep 5; cat /tmp/t.out")"
+	"$(seq_verdict)"
 expect_match "SEQPACKET replay: an earlier record written over the next" "wrote the" \
 	"$(seq_attack 7056 replay)"
 expect "SEQPACKET replay: three messages intact, then EBADMSG and nothing altered" \
 	"$(run vm1 "head -4 /tmp/t.sent"; echo "recv: EBADMSG")" \
-	"$(run vm2 "sleep 5; cat /tmp/t.out")"
+	"$(seq_verdict)"
 expect "SEQPACKET: both counted in auth_failures" $((fails0 + 2)) "$(stat vm2 auth_failures)"
 seq_bg vm2 /tmp/s.out 7057 -s require
 sent=$(run vm1 "'$SEQ' -s require $P2 7057 100 0 30000 2>&1")

@@ -11,13 +11,18 @@ The channel is the allocated stream (or SOCK_SEQPACKET) channel from peer
 SENDER to peer RECEIVER whose destination port is PORT.  tamper flips one ciphertext byte
 in the first unread record; replay writes an earlier record of the same
 length (already read, still in the ring's memory) over the first unread
-one.  Both print what they did, or fail (exit 1).  count prints how often
-PATTERN occurs in the memory object.
+one.  Both wait (up to WAIT seconds, 60) until the channel exists and its
+receiver holds back: it has read past the handshake, its tail has not
+moved for half a second, and a record starts at it; then they print what
+they did, or fail (exit 1) with the last reason they waited for.  count
+prints how often PATTERN occurs in the memory object.
 """
 import mmap
 import struct
 import sys
+import time
 
+WAIT = 60
 CHANNEL = 128
 REC_HDR = 8
 TAG = 16
@@ -26,6 +31,10 @@ HANDSHAKE = 48
 
 def rec_bytes(n):
     return REC_HDR + TAG + (n + 7) // 8 * 8
+
+
+class NotYet(Exception):
+    """The attack cannot be made yet; the argument says why."""
 
 
 def find(m, sender, receiver, port, stype_want):
@@ -41,7 +50,7 @@ def find(m, sender, receiver, port, stype_want):
         if dst == port and stype & 0xff == stype_want:
             return dict(index=i, gen=gen, head=head, tail=tail, off=off,
                         size=size, secure=bool(stype & 0x100))
-    sys.exit('no channel %d -> %d port %d' % (sender, receiver, port))
+    raise NotYet('no channel %d -> %d port %d' % (sender, receiver, port))
 
 
 def ring_read(m, ch, pos, n):
@@ -86,37 +95,57 @@ def main():
             return
         sender, receiver, port = map(int, sys.argv[3:6])
         seq = len(sys.argv) > 6 and sys.argv[6] == 'seqpacket'
-        ch = find(m, sender, receiver, port, 5 if seq else 1)
+        stype = 5 if seq else 1
         if cmd == 'info':
-            print(ch)
+            try:
+                print(find(m, sender, receiver, port, stype))
+            except NotYet as e:
+                sys.exit(str(e))
             return
-        if ch['tail'] == ch['head']:
-            sys.exit('nothing unread: %s' % ch)
-        recs = list(records(m, ch))
-        unread = [(p, n) for p, n in recs if p >= ch['tail']]
-        if not unread or unread[0][0] != ch['tail']:
-            sys.exit('no record at tail: %s' % ch)
-        if cmd == 'tamper':
-            pos, n = unread[0]
-            at = pos + REC_HDR + n // 2
-            b = ring_read(m, ch, at, 1)
-            ring_write(m, ch, at, bytes([b[0] ^ 0x5a]))
-            print('flipped a byte of the %d-byte record at %d' % (n, pos))
-        elif cmd == 'replay':
-            read = [(p, n) for p, n in recs if p < ch['tail']]
-            for pos, n in unread:
-                old = [p for p, k in read if k == n]
-                if old:
-                    data = ring_read(m, ch, old[-1], rec_bytes(n))
-                    ring_write(m, ch, pos, data)
-                    print('wrote the %d-byte record at %d over the one '
-                          'at %d (tail %d)' % (n, old[-1], pos, ch['tail']))
-                    return
-                # Only the first unread record may be replaced: the
-                # receiver must not get past it first.
-                break
-            sys.exit('no earlier record of the same length: %s %s' %
+        end = time.monotonic() + WAIT
+        last_tail = None
+        while True:
+            try:
+                ch = find(m, sender, receiver, port, stype)
+                held = last_tail == ch['tail']
+                last_tail = ch['tail']
+                print(attack(m, ch, cmd, held))
+                return
+            except NotYet as e:
+                if time.monotonic() >= end:
+                    sys.exit(str(e))
+            time.sleep(0.5)
+
+
+def attack(m, ch, cmd, held):
+    """Makes the attack on the channel @ch, if its receiver holds back
+    (@held: its tail did not move since the last look); returns what it
+    did, or raises NotYet."""
+    if ch['tail'] <= HANDSHAKE or not held:
+        raise NotYet('receiver not holding back: %s' % ch)
+    if ch['tail'] == ch['head']:
+        raise NotYet('nothing unread: %s' % ch)
+    recs = list(records(m, ch))
+    unread = [(p, n) for p, n in recs if p >= ch['tail']]
+    if not unread or unread[0][0] != ch['tail']:
+        raise NotYet('no record at tail: %s' % ch)
+    if cmd == 'tamper':
+        pos, n = unread[0]
+        at = pos + REC_HDR + n // 2
+        b = ring_read(m, ch, at, 1)
+        ring_write(m, ch, at, bytes([b[0] ^ 0x5a]))
+        return 'flipped a byte of the %d-byte record at %d' % (n, pos)
+    # replay: only the first unread record may be replaced (the receiver
+    # must not get past it first)
+    pos, n = unread[0]
+    old = [p for p, k in recs if p < ch['tail'] and k == n]
+    if not old:
+        raise NotYet('no earlier record of the same length: %s %s' %
                      (ch, recs[:8]))
+    data = ring_read(m, ch, old[-1], rec_bytes(n))
+    ring_write(m, ch, pos, data)
+    return ('wrote the %d-byte record at %d over the one at %d (tail %d)' %
+            (n, old[-1], pos, ch['tail']))
 
 
 main()
