@@ -184,6 +184,23 @@ irq_count() {	# irq_count VM: af_ivshmem interrupts taken so far
 	lab_exec "$1" -- "awk '/af_ivshmem/ {s += \$2} END {print s + 0}' /proc/interrupts"
 }
 
+dev_stat() {	# dev_stat VM COUNTER: the device's counter in VM
+	lab_exec "$1" -- "cat /sys/bus/pci/devices/*/stats/$2 | head -1"
+}
+# direct_wakes NAME VM BEFORE_WAKES BEFORE_DOORBELLS: the doorbell interrupt
+# woke blocked readers itself: more than none, at most one per doorbell
+# (one blocked socket per guest in a ping-pong)
+direct_wakes() {
+	local wakes rings
+	wakes=$(($(dev_stat "$2" doorbell_wakes) - $3))
+	rings=$(($(dev_stat "$2" doorbells_received) - $4))
+	if [ "$wakes" -gt 0 ] && [ "$wakes" -le "$rings" ]; then
+		result ok "$1 ($wakes of $rings doorbells)"
+	else
+		result fail "$1" "doorbell_wakes +$wakes, doorbells_received +$rings"
+	fi
+}
+
 demo_transfer() {
 	lab_exec vm2 -- "setsid '$TOP/tools/ivshmem-demo/ivshmem-demo' server 4000 \
 		>/tmp/demo.log 2>&1 & sleep 0.5" || return 1
@@ -265,7 +282,11 @@ if stage doorbell; then
 		fi
 		suite doorbell vm2 0 1 64
 		conformance
+		w0=$(dev_stat vm2 doorbell_wakes)
+		d0=$(dev_stat vm2 doorbells_received)
 		pingpong "doorbell: 1,000,000 ping-pong round trips, no stall" vm1 1 1000000
+		direct_wakes "doorbell: the interrupt itself woke the blocked reader" \
+			vm2 "$w0" "$d0"
 		check "doorbell: demo moves 64 MiB from vm1 to vm2" demo_transfer
 		check "doorbell: every channel freed after the tests" every_channel_freed
 		check "doorbell: module unloads in both guests" unload_all
@@ -282,6 +303,8 @@ if stage plain; then
 		suite plain vm1 1 0 64
 		pingpong "plain: adaptive polling, 2,000 round trips, no stall" vm1 1 2000
 		pingpong "plain: SO_BUSY_POLL, 1,000,000 round trips, no stall" vm1 -b 5000 1 1000000
+		check "plain: no interrupt, so no direct wakeups (doorbell_wakes 0)" \
+			test "$(dev_stat vm2 doorbell_wakes)" = 0
 		check "plain: every channel freed after the tests" every_channel_freed
 		check "plain: module unloads in both guests" unload_all
 		check "plain: guest kernel logs are clean" "$LAB" stop

@@ -53,6 +53,7 @@ struct ivshm_stats {
 	atomic64_t resizes_aborted;
 	atomic64_t doorbells_limited;
 	atomic64_t auth_failures;
+	atomic64_t doorbell_wakes;
 };
 
 /**
@@ -139,6 +140,11 @@ struct ivshm_chan_seen {
  *	the run queued at the window's end (pci.c)
  * @event_shrink_waited: the current event-work run has waited for an
  *	urgent shrink already (socket.c)
+ * @sleepers_lock: protects @sleepers; taken in the doorbell interrupt
+ * @sleepers: sockets blocked in recv() or send() on this device, which the
+ *	doorbell interrupt wakes itself (see ivshm_wake_sleepers())
+ * @event_soon: the event work is due within a tick: a doorbell that woke a
+ *	sleeper does not move it again (pci.c)
  */
 struct ivshm_dev {
 	struct pci_dev *pdev;
@@ -184,6 +190,9 @@ struct ivshm_dev {
 	u64 storm_ns;
 	bool storm;
 	bool event_shrink_waited;
+	spinlock_t sleepers_lock;	/* see @sleepers_lock above */
+	struct list_head sleepers;
+	bool event_soon;
 };
 
 /**
@@ -337,6 +346,7 @@ void ivshm_kick(struct ivshm_dev *dev);
 void ivshm_rebalance_kick(struct ivshm_dev *dev);
 void ivshm_rebalance_kick_all(void);
 void ivshm_rebalance_event(struct ivshm_dev *dev);
+bool ivshm_wake_sleepers(struct ivshm_dev *dev);
 struct ivshm_dev *ivshm_dev_get_by_index(unsigned int index);
 
 /* Datagram transport (dgram.c). */

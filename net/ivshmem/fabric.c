@@ -90,6 +90,7 @@ static const struct {
 	IVSHM_FABRIC_STAT(RESIZES_ABORTED, resizes_aborted),
 	IVSHM_FABRIC_STAT(DOORBELLS_LIMITED, doorbells_limited),
 	IVSHM_FABRIC_STAT(AUTH_FAILURES, auth_failures),
+	IVSHM_FABRIC_STAT(DOORBELL_WAKES, doorbell_wakes),
 #undef IVSHM_FABRIC_STAT
 };
 

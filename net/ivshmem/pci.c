@@ -108,7 +108,15 @@ static irqreturn_t ivshm_irq(int irq, void *data)
 		atomic64_inc(&dev->stats.doorbells_limited);
 		return IRQ_HANDLED;
 	}
-	ivshm_kick(dev);
+	if (!ivshm_wake_sleepers(dev)) {
+		ivshm_kick(dev);
+	} else if (!READ_ONCE(dev->event_soon) && !READ_ONCE(dev->dead)) {
+		/* The woken task runs first; the scan follows within a tick
+		 * (and a later doorbell does not push it back).
+		 */
+		WRITE_ONCE(dev->event_soon, true);
+		mod_delayed_work(ivshm_wq, &dev->event_work, 1);
+	}
 	ivshm_rebalance_event(dev);
 	return IRQ_HANDLED;
 }
@@ -120,6 +128,8 @@ static void ivshm_event_work(struct work_struct *work)
 	u64 start = ktime_get_ns();
 	unsigned long next;
 	bool active;
+
+	WRITE_ONCE(dev->event_soon, false);
 
 	if (time_after_eq(jiffies, dev->storm_end)) {
 		/* A new window: the budget is back. */
@@ -275,6 +285,8 @@ static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	mutex_init(&dev->alloc_mutex);
 	spin_lock_init(&dev->socks_lock);
 	INIT_LIST_HEAD(&dev->socks);
+	spin_lock_init(&dev->sleepers_lock);
+	INIT_LIST_HEAD(&dev->sleepers);
 	INIT_LIST_HEAD(&dev->zombies);
 	INIT_DELAYED_WORK(&dev->event_work, ivshm_event_work);
 	/* Not 0: jiffies starts 5 minutes before wrapping to 0. */
@@ -458,6 +470,7 @@ IVSHM_STAT_ATTR(channels_shrunk);
 IVSHM_STAT_ATTR(resizes_aborted);
 IVSHM_STAT_ATTR(doorbells_limited);
 IVSHM_STAT_ATTR(auth_failures);
+IVSHM_STAT_ATTR(doorbell_wakes);
 
 static struct attribute *ivshm_stats_attrs[] = {
 	&ivshm_stat_doorbells_sent.attr.attr,
@@ -485,6 +498,7 @@ static struct attribute *ivshm_stats_attrs[] = {
 	&ivshm_stat_resizes_aborted.attr.attr,
 	&ivshm_stat_doorbells_limited.attr.attr,
 	&ivshm_stat_auth_failures.attr.attr,
+	&ivshm_stat_doorbell_wakes.attr.attr,
 	NULL
 };
 

@@ -152,6 +152,10 @@ static u32 ivshm_min_channel(void)
  * @dev: the device our channels are on, or NULL
  * @dev_node: entry in @dev's socket list
  * @scan_node: used by the event work's snapshot of the socket list
+ * @sleep_node: entry in @dev's sleepers while blocked in recv() or send()
+ *	in doorbell mode (under the socket lock and @dev->sleepers_lock)
+ * @sleep_head: rx head when it went to sleep (see ivshm_wake_sleepers())
+ * @sleep_tail: tx tail when it went to sleep
  * @tx: the channel we send on (we own it)
  * @tx_state: what we last wrote to @tx's sender_state (never read back)
  * @tx_touch: what we last wrote to @tx's head_touch
@@ -206,6 +210,9 @@ struct ivshm_sock {
 	struct ivshm_dev *dev;
 	struct list_head dev_node;
 	struct list_head scan_node;
+	struct list_head sleep_node;
+	u64 sleep_head;
+	u64 sleep_tail;
 	struct ivshm_ring tx;
 	u32 tx_state;
 	u32 tx_touch;
@@ -378,12 +385,27 @@ static int ivshm_attach_dev(struct ivshm_sock *vsk, struct ivshm_dev *dev)
 	return err;
 }
 
+/* Takes @vsk off its device's sleepers.  Under the socket lock, like
+ * every change of @vsk->dev: a socket on the list always has its device.
+ */
+static void ivshm_sleeper_del(struct ivshm_sock *vsk)
+{
+	unsigned long flags;
+
+	if (list_empty(&vsk->sleep_node))
+		return;
+	spin_lock_irqsave(&vsk->dev->sleepers_lock, flags);
+	list_del_init(&vsk->sleep_node);
+	spin_unlock_irqrestore(&vsk->dev->sleepers_lock, flags);
+}
+
 static void ivshm_detach_dev(struct ivshm_sock *vsk)
 {
 	struct ivshm_dev *dev = vsk->dev;
 
 	if (!dev)
 		return;
+	ivshm_sleeper_del(vsk);
 	spin_lock_bh(&dev->socks_lock);
 	list_del_init(&vsk->dev_node);
 	spin_unlock_bh(&dev->socks_lock);
@@ -1152,6 +1174,7 @@ static struct sock *ivshm_sk_alloc(struct net *net, struct socket *sock,
 	ivshm_init_addr(&vsk->local);
 	ivshm_init_addr(&vsk->remote);
 	INIT_LIST_HEAD(&vsk->dev_node);
+	INIT_LIST_HEAD(&vsk->sleep_node);
 	INIT_LIST_HEAD(&vsk->accept_queue);
 	INIT_LIST_HEAD(&vsk->accept_node);
 	INIT_LIST_HEAD(&vsk->sec_pending);
@@ -1408,6 +1431,71 @@ static int ivshm_wait(struct sock *sk, struct wait_queue_entry *wait,
 	*timeo = wait_woken(wait, TASK_INTERRUPTIBLE, *timeo);
 	lock_sock(sk);
 	return 0;
+}
+
+/**
+ * ivshm_wait_ring() - ivshm_wait() for a connected socket's rings
+ * @vsk: the socket, locked, its wait flag set and the ring rechecked
+ * @wait: its entry on the socket's wait queue
+ * @timeo: the remaining timeout, updated
+ *
+ * In doorbell mode the socket is on the device's sleepers while it waits,
+ * so that the doorbell interrupt wakes it at once when its rx head or tx
+ * tail moves, instead of after the event work's scan of the region.
+ *
+ * Return: as ivshm_wait().
+ */
+static int ivshm_wait_ring(struct ivshm_sock *vsk,
+			   struct wait_queue_entry *wait, long *timeo)
+{
+	struct ivshm_dev *dev = vsk->dev;
+	unsigned long flags;
+	int err;
+
+	if (!dev || !dev->doorbell || !*timeo ||
+	    vsk->sk.sk_state != TCP_ESTABLISHED)
+		return ivshm_wait(&vsk->sk, wait, timeo);
+	vsk->sleep_head = ivshm_rd64(&ivshm_rx_chan(vsk)->head);
+	vsk->sleep_tail = ivshm_rd64(&ivshm_tx_chan(vsk)->tail);
+	spin_lock_irqsave(&dev->sleepers_lock, flags);
+	list_add_tail(&vsk->sleep_node, &dev->sleepers);
+	spin_unlock_irqrestore(&dev->sleepers_lock, flags);
+	err = ivshm_wait(&vsk->sk, wait, timeo);
+	/* Still on @dev's list only if nothing detached us meanwhile. */
+	ivshm_sleeper_del(vsk);
+	return err;
+}
+
+/**
+ * ivshm_wake_sleepers() - the doorbell interrupt's own wakeups
+ * @dev: the device
+ *
+ * Wakes every socket blocked in recv() or send() whose rx head or tx tail
+ * moved since it went to sleep, without waiting for the event work: the
+ * woken task then runs before the scan.  A hostile guest can only cause
+ * spurious wakeups this way (the task checks its ring as always); the
+ * walk is bounded by this guest's own blocked sockets.
+ *
+ * Return: true if it woke any.
+ */
+bool ivshm_wake_sleepers(struct ivshm_dev *dev)
+{
+	struct ivshm_sock *vsk;
+	bool woke = false;
+
+	spin_lock(&dev->sleepers_lock);
+	list_for_each_entry(vsk, &dev->sleepers, sleep_node) {
+		if (ivshm_rd64(&ivshm_rx_chan(vsk)->head) == vsk->sleep_head &&
+		    ivshm_rd64(&ivshm_tx_chan(vsk)->tail) == vsk->sleep_tail)
+			continue;
+		wake_up_interruptible_poll(sk_sleep(&vsk->sk), EPOLLIN |
+					   EPOLLRDNORM | EPOLLOUT |
+					   EPOLLWRNORM);
+		atomic64_inc(&dev->stats.doorbell_wakes);
+		woke = true;
+	}
+	spin_unlock(&dev->sleepers_lock);
+	return woke;
 }
 
 /* Asks the rebalancer to shrink our idle channels now and waits for it,
@@ -2316,7 +2404,7 @@ static s64 ivshm_tx_wait(struct ivshm_sock *vsk, u32 need, long *timeo,
 			continue;
 		/* The rebalancer must not shrink the ring below @need. */
 		vsk->tx_need = need;
-		err = ivshm_wait(&vsk->sk, wait, timeo);
+		err = ivshm_wait_ring(vsk, wait, timeo);
 		vsk->tx_need = 0;
 		if (err)
 			return err;
@@ -2752,7 +2840,7 @@ static int ivshm_sec_recv(struct ivshm_sock *vsk, struct msghdr *msg,
 		ivshm_want_data(vsk, true);
 		if (ivshm_rx_avail(vsk) > 0)
 			continue;
-		err = ivshm_wait(sk, wait, &timeo);
+		err = ivshm_wait_ring(vsk, wait, &timeo);
 		if (err) {
 			if (copied)
 				err = 0;
@@ -2894,7 +2982,7 @@ static int ivshm_stream_recvmsg(struct socket *sock, struct msghdr *msg,
 		ivshm_want_data(vsk, true);
 		if (ivshm_rx_avail(vsk) > (peek ? (s64)copied : 0))
 			continue;
-		err = ivshm_wait(sk, &wait, &timeo);
+		err = ivshm_wait_ring(vsk, &wait, &timeo);
 		if (err) {
 			if (copied)
 				err = 0;
@@ -3083,7 +3171,7 @@ static int ivshm_seqpacket_recvmsg(struct socket *sock, struct msghdr *msg,
 		ivshm_want_data(vsk, true);
 		if (ivshm_rx_avail(vsk) > 0)
 			continue;
-		err = ivshm_wait(sk, &wait, &timeo);
+		err = ivshm_wait_ring(vsk, &wait, &timeo);
 		if (err)
 			break;
 	}

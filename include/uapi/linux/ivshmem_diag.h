@@ -257,6 +257,9 @@ enum {
 	IVSHMEM_STAT_AUTH_FAILURES,	/* handshakes or records that failed
 					 * authentication
 					 */
+	IVSHMEM_STAT_DOORBELL_WAKES,	/* blocked recv()/send() callers the
+					 * doorbell interrupt woke itself
+					 */
 	__IVSHMEM_STAT_MAX,
 };
 
