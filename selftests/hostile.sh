@@ -142,16 +142,18 @@ else
 	not_ok "the fabric view (unprivileged) shows channel metadata, no data" \
 		"keys [$keys], unexpected [$bad]"
 fi
-# The hostile peer waits for both channels of each attacked connection,
-# then attacks at once, while the transfers are in full swing.
+# The hostile peer waits for both channels of each attacked connection
+# (up to 10 minutes: connects on the checker kernel took over 30 s), then
+# attacks at once, while the transfers are in full swing.
 args=()
 for p in $TOUCHED; do args+=(-p "$p"); done
 nice -n 5 "$HOSTILE" -m "$IVSHMEM_LAB_DIR/shm" -S "$IVSHMEM_LAB_DIR/ivshmem.sock" \
-	-s 6 -t 6 -i 20000 -w 6 "${args[@]}" --control --restore-control --lock \
-	--peer-slot 20 --storm >"$IVSHMEM_LAB_DIR/hostile.out" 2>&1 &
+	-s 6 -t 6 -i 20000 -w 6 --wait-max 600 "${args[@]}" --control \
+	--restore-control --lock --peer-slot 20 --storm \
+	>"$IVSHMEM_LAB_DIR/hostile.out" 2>&1 &
 hpid=$!
 streams $TOUCHED
-for i in $(seq 600); do
+for i in $(seq 6000); do
 	grep -q '^attacking' "$IVSHMEM_LAB_DIR/hostile.out" 2>/dev/null && break
 	sleep 0.1
 done

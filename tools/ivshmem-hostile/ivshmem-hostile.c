@@ -570,7 +570,8 @@ static void usage(FILE *f)
 "  -s, --seed N          random seed (default 1): runs are reproducible\n"
 "  -t, --time SECONDS    how long to run (default 5)\n"
 "  -n, --count N         at most N scribbles in all (default: no limit)\n"
-"  -w, --wait N          first wait (up to 30 s) until N target entries exist\n"
+"  -w, --wait N          first wait until N target entries exist (or until\n"
+"                        --wait-max SECONDS, default 30, have passed)\n"
 "  -i, --interval USEC   pause between scribble rounds (default 2000)\n"
 "      --mode MODE       crafted (default): channel values the module must\n"
 "                        detect, or harmless ones; random: any field, any\n"
@@ -603,7 +604,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	enum { O_MODE = 256, O_CONTROL, O_LOCK, O_PEER_SLOT, O_STORM,
-	       O_RESTORE, O_RESCAN };
+	       O_RESTORE, O_RESCAN, O_WAIT_MAX };
 	static const struct option opts[] = {
 		{ "shm", required_argument, NULL, 'm' },
 		{ "server", required_argument, NULL, 'S' },
@@ -611,6 +612,7 @@ int main(int argc, char **argv)
 		{ "time", required_argument, NULL, 't' },
 		{ "count", required_argument, NULL, 'n' },
 		{ "wait", required_argument, NULL, 'w' },
+		{ "wait-max", required_argument, NULL, O_WAIT_MAX },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "mode", required_argument, NULL, O_MODE },
 		{ "list", no_argument, NULL, 'l' },
@@ -631,7 +633,7 @@ int main(int argc, char **argv)
 	static struct target targets[MAX_CHANNELS];
 	unsigned int ntargets = 0, wait_for = 0;
 	unsigned long seed = 1, count = 0, interval = 2000, scribbles = 0;
-	double seconds = 5, end, next, t0;
+	double seconds = 5, wait_max = 30, end, next, t0;
 	bool list = false, control = false, lock = false, storm = false;
 	bool restore = false, rescan = false;
 	int peer_slot = -1, c, fd;
@@ -661,6 +663,9 @@ int main(int argc, char **argv)
 			break;
 		case 'w':
 			wait_for = strtoul(optarg, NULL, 0);
+			break;
+		case O_WAIT_MAX:
+			wait_max = atof(optarg);
 			break;
 		case 'i':
 			interval = strtoul(optarg, NULL, 0);
@@ -756,8 +761,8 @@ int main(int argc, char **argv)
 	rng_state = seed * 0x9e3779b97f4a7c15ULL + 1;
 	memcpy(saved_hdr, shm, H_SIZE);
 
-	/* With --wait, until that many targets are there (30 s at most). */
-	end = now() + 30;
+	/* With --wait, until that many targets are there (or --wait-max). */
+	end = now() + wait_max;
 	while ((ntargets = select_targets(targets)) < wait_for && now() < end)
 		usleep(20000);
 	if (storm && bells_connect(&bells, server))
