@@ -262,14 +262,6 @@ static void ivshm_teardown_irq(struct ivshm_dev *dev)
 	dev->nvec = 0;
 }
 
-static void ivshm_release_shm(void *data)
-{
-	struct pci_dev *pdev = data;
-
-	release_mem_region(pci_resource_start(pdev, IVSHMEM_BAR_SHM),
-			   pci_resource_len(pdev, IVSHMEM_BAR_SHM));
-}
-
 static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 {
 	struct ivshm_dev *dev;
@@ -302,30 +294,24 @@ static int ivshm_probe(struct pci_dev *pdev, const struct pci_device_id *id)
 	err = pcim_enable_device(pdev);
 	if (err)
 		return err;
-	/* The registers exclusive too, whatever CONFIG_IO_STRICT_DEVMEM says:
-	 * nobody else rings doorbells through resource0 while we are bound.
+	start = pci_resource_start(pdev, IVSHMEM_BAR_SHM);
+	len = pci_resource_len(pdev, IVSHMEM_BAR_SHM);
+	if (!start || !len)
+		return dev_err_probe(&pdev->dev, -ENODEV, "no shared memory BAR\n");
+	/* Both BARs exclusive, whatever CONFIG_IO_STRICT_DEVMEM says: while
+	 * we are bound, nobody maps the region or rings doorbells through
+	 * /dev/mem or the device's sysfs resource files, not even root.
+	 * Released with the managed device.
 	 */
 	err = pci_request_selected_regions_exclusive(pdev,
-						     BIT(IVSHMEM_BAR_REGS),
+						     BIT(IVSHMEM_BAR_REGS) |
+						     BIT(IVSHMEM_BAR_SHM),
 						     "af_ivshmem");
 	if (err)
 		return err;
 	dev->regs = pcim_iomap(pdev, IVSHMEM_BAR_REGS, 0);
 	if (!dev->regs)
 		return -ENOMEM;
-
-	start = pci_resource_start(pdev, IVSHMEM_BAR_SHM);
-	len = pci_resource_len(pdev, IVSHMEM_BAR_SHM);
-	if (!start || !len)
-		return dev_err_probe(&pdev->dev, -ENODEV, "no shared memory BAR\n");
-	/* Exclusive: while we are bound, nobody maps the region through
-	 * /dev/mem or the device's sysfs resource files, not even root.
-	 */
-	if (!request_mem_region_exclusive(start, len, "af_ivshmem shm"))
-		return -EBUSY;
-	err = devm_add_action_or_reset(&pdev->dev, ivshm_release_shm, pdev);
-	if (err)
-		return err;
 	/* Plain RAM on the host: map it cacheable, never as MMIO. */
 	dev->shm = devm_memremap(&pdev->dev, start, len, MEMREMAP_WB);
 	if (IS_ERR(dev->shm))
