@@ -130,6 +130,7 @@ static void ivshm_event_work(struct work_struct *work)
 	bool active;
 
 	WRITE_ONCE(dev->event_soon, false);
+	smp_mb();	/* a doorbell after this point queues us again */
 
 	if (time_after_eq(jiffies, dev->storm_end)) {
 		/* A new window: the budget is back. */

@@ -152,10 +152,13 @@ static u32 ivshm_min_channel(void)
  * @dev: the device our channels are on, or NULL
  * @dev_node: entry in @dev's socket list
  * @scan_node: used by the event work's snapshot of the socket list
- * @sleep_node: entry in @dev's sleepers while blocked in recv() or send()
- *	in doorbell mode (under the socket lock and @dev->sleepers_lock)
- * @sleep_head: rx head when it went to sleep (see ivshm_wake_sleepers())
- * @sleep_tail: tx tail when it went to sleep
+ * @sleep_node: entry in @dev's sleepers while tasks are blocked in recv()
+ *	or send() in doorbell mode (see ivshm_wake_sleepers()); this and the
+ *	next four under @dev->sleepers_lock
+ * @rx_sleepers: tasks blocked in recv() on it, or 0 once woken
+ * @tx_sleepers: tasks blocked in send() on it, or 0 once woken
+ * @sleep_head: the rx head at which recv() has nothing new
+ * @sleep_tail: the tx tail a blocked send() saw
  * @tx: the channel we send on (we own it)
  * @tx_state: what we last wrote to @tx's sender_state (never read back)
  * @tx_touch: what we last wrote to @tx's head_touch
@@ -211,6 +214,8 @@ struct ivshm_sock {
 	struct list_head dev_node;
 	struct list_head scan_node;
 	struct list_head sleep_node;
+	unsigned int rx_sleepers;
+	unsigned int tx_sleepers;
 	u64 sleep_head;
 	u64 sleep_tail;
 	struct ivshm_ring tx;
@@ -390,13 +395,14 @@ static int ivshm_attach_dev(struct ivshm_sock *vsk, struct ivshm_dev *dev)
  */
 static void ivshm_sleeper_del(struct ivshm_sock *vsk)
 {
+	struct ivshm_dev *dev = vsk->dev;
 	unsigned long flags;
 
-	if (list_empty(&vsk->sleep_node))
-		return;
-	spin_lock_irqsave(&vsk->dev->sleepers_lock, flags);
+	spin_lock_irqsave(&dev->sleepers_lock, flags);
 	list_del_init(&vsk->sleep_node);
-	spin_unlock_irqrestore(&vsk->dev->sleepers_lock, flags);
+	vsk->rx_sleepers = 0;
+	vsk->tx_sleepers = 0;
+	spin_unlock_irqrestore(&dev->sleepers_lock, flags);
 }
 
 static void ivshm_detach_dev(struct ivshm_sock *vsk)
@@ -1438,15 +1444,21 @@ static int ivshm_wait(struct sock *sk, struct wait_queue_entry *wait,
  * @vsk: the socket, locked, its wait flag set and the ring rechecked
  * @wait: its entry on the socket's wait queue
  * @timeo: the remaining timeout, updated
+ * @rx: a recv() waits for data, else a send() for room
+ * @seen: recv(): the rx head at which there is nothing new (what the
+ *	recheck found); send(): the tx tail it found
  *
  * In doorbell mode the socket is on the device's sleepers while it waits,
- * so that the doorbell interrupt wakes it at once when its rx head or tx
- * tail moves, instead of after the event work's scan of the region.
+ * so that the doorbell interrupt wakes it at once when the value it waits
+ * on moves, instead of after the event work's scan of the region.  Any
+ * number of tasks may wait on one socket (a reader and a writer, several
+ * readers): the socket is listed once, with a count per direction.
  *
  * Return: as ivshm_wait().
  */
 static int ivshm_wait_ring(struct ivshm_sock *vsk,
-			   struct wait_queue_entry *wait, long *timeo)
+			   struct wait_queue_entry *wait, long *timeo,
+			   bool rx, u64 seen)
 {
 	struct ivshm_dev *dev = vsk->dev;
 	unsigned long flags;
@@ -1455,14 +1467,29 @@ static int ivshm_wait_ring(struct ivshm_sock *vsk,
 	if (!dev || !dev->doorbell || !*timeo ||
 	    vsk->sk.sk_state != TCP_ESTABLISHED)
 		return ivshm_wait(&vsk->sk, wait, timeo);
-	vsk->sleep_head = ivshm_rd64(&ivshm_rx_chan(vsk)->head);
-	vsk->sleep_tail = ivshm_rd64(&ivshm_tx_chan(vsk)->tail);
 	spin_lock_irqsave(&dev->sleepers_lock, flags);
-	list_add_tail(&vsk->sleep_node, &dev->sleepers);
+	if (rx) {
+		vsk->sleep_head = seen;
+		vsk->rx_sleepers++;
+	} else {
+		vsk->sleep_tail = seen;
+		vsk->tx_sleepers++;
+	}
+	if (list_empty(&vsk->sleep_node))
+		list_add_tail(&vsk->sleep_node, &dev->sleepers);
 	spin_unlock_irqrestore(&dev->sleepers_lock, flags);
 	err = ivshm_wait(&vsk->sk, wait, timeo);
-	/* Still on @dev's list only if nothing detached us meanwhile. */
-	ivshm_sleeper_del(vsk);
+	/* Detached meanwhile: off the list already, and @dev may be gone. */
+	if (vsk->dev != dev)
+		return err;
+	spin_lock_irqsave(&dev->sleepers_lock, flags);
+	if (rx && vsk->rx_sleepers)
+		vsk->rx_sleepers--;
+	else if (!rx && vsk->tx_sleepers)
+		vsk->tx_sleepers--;
+	if (!vsk->rx_sleepers && !vsk->tx_sleepers)
+		list_del_init(&vsk->sleep_node);
+	spin_unlock_irqrestore(&dev->sleepers_lock, flags);
 	return err;
 }
 
@@ -1470,24 +1497,31 @@ static int ivshm_wait_ring(struct ivshm_sock *vsk,
  * ivshm_wake_sleepers() - the doorbell interrupt's own wakeups
  * @dev: the device
  *
- * Wakes every socket blocked in recv() or send() whose rx head or tx tail
- * moved since it went to sleep, without waiting for the event work: the
- * woken task then runs before the scan.  A hostile guest can only cause
- * spurious wakeups this way (the task checks its ring as always); the
- * walk is bounded by this guest's own blocked sockets.
+ * Wakes every socket with tasks blocked in recv() whose rx head moved, or
+ * in send() whose tx tail moved, since they went to sleep, without waiting
+ * for the event work: the woken tasks then run before the scan.  A woken
+ * socket leaves the list (its tasks put it back if they sleep again), so
+ * each wakeup is counted once.  A hostile guest can only cause spurious
+ * wakeups this way (the tasks check their ring as always); the walk is
+ * bounded by this guest's own sockets with blocked tasks.
  *
  * Return: true if it woke any.
  */
 bool ivshm_wake_sleepers(struct ivshm_dev *dev)
 {
-	struct ivshm_sock *vsk;
+	struct ivshm_sock *vsk, *tmp;
 	bool woke = false;
 
 	spin_lock(&dev->sleepers_lock);
-	list_for_each_entry(vsk, &dev->sleepers, sleep_node) {
-		if (ivshm_rd64(&ivshm_rx_chan(vsk)->head) == vsk->sleep_head &&
-		    ivshm_rd64(&ivshm_tx_chan(vsk)->tail) == vsk->sleep_tail)
+	list_for_each_entry_safe(vsk, tmp, &dev->sleepers, sleep_node) {
+		if (!(vsk->rx_sleepers && vsk->sleep_head !=
+		      ivshm_rd64(&ivshm_rx_chan(vsk)->head)) &&
+		    !(vsk->tx_sleepers && vsk->sleep_tail !=
+		      ivshm_rd64(&ivshm_tx_chan(vsk)->tail)))
 			continue;
+		list_del_init(&vsk->sleep_node);
+		vsk->rx_sleepers = 0;
+		vsk->tx_sleepers = 0;
 		wake_up_interruptible_poll(sk_sleep(&vsk->sk), EPOLLIN |
 					   EPOLLRDNORM | EPOLLOUT |
 					   EPOLLWRNORM);
@@ -2404,7 +2438,8 @@ static s64 ivshm_tx_wait(struct ivshm_sock *vsk, u32 need, long *timeo,
 			continue;
 		/* The rebalancer must not shrink the ring below @need. */
 		vsk->tx_need = need;
-		err = ivshm_wait_ring(vsk, wait, timeo);
+		err = ivshm_wait_ring(vsk, wait, timeo, false,
+				      ivshm_rd64(&ivshm_tx_chan(vsk)->tail));
 		vsk->tx_need = 0;
 		if (err)
 			return err;
@@ -2840,7 +2875,7 @@ static int ivshm_sec_recv(struct ivshm_sock *vsk, struct msghdr *msg,
 		ivshm_want_data(vsk, true);
 		if (ivshm_rx_avail(vsk) > 0)
 			continue;
-		err = ivshm_wait_ring(vsk, wait, &timeo);
+		err = ivshm_wait_ring(vsk, wait, &timeo, true, vsk->rx.pos);
 		if (err) {
 			if (copied)
 				err = 0;
@@ -2982,7 +3017,8 @@ static int ivshm_stream_recvmsg(struct socket *sock, struct msghdr *msg,
 		ivshm_want_data(vsk, true);
 		if (ivshm_rx_avail(vsk) > (peek ? (s64)copied : 0))
 			continue;
-		err = ivshm_wait_ring(vsk, &wait, &timeo);
+		err = ivshm_wait_ring(vsk, &wait, &timeo, true,
+				      vsk->rx.pos + (peek ? copied : 0));
 		if (err) {
 			if (copied)
 				err = 0;
@@ -3171,7 +3207,7 @@ static int ivshm_seqpacket_recvmsg(struct socket *sock, struct msghdr *msg,
 		ivshm_want_data(vsk, true);
 		if (ivshm_rx_avail(vsk) > 0)
 			continue;
-		err = ivshm_wait_ring(vsk, &wait, &timeo);
+		err = ivshm_wait_ring(vsk, &wait, &timeo, true, vsk->rx.pos);
 		if (err)
 			break;
 	}
