@@ -345,6 +345,50 @@ TEST_F(peer, channels_are_reused)
 	}
 }
 
+struct blocked_read {
+	int fd;
+	ssize_t n;
+	char c;
+};
+
+static void *blocked_read_thread(void *arg)
+{
+	struct blocked_read *r = arg;
+
+	r->n = recv(r->fd, &r->c, 1, 0);
+	return NULL;
+}
+
+/* Two tasks blocked in recv() on one socket (in doorbell mode both on
+ * the device's sleepers through one entry): each gets one of the two
+ * bytes echoed.
+ */
+TEST_F(peer, two_readers_block_on_one_socket)
+{
+	struct blocked_read r[2];
+	pthread_t thr[2];
+	int i, fd = ivs_dial(self->peer, PEERD_PORT_ECHO);
+
+	ASSERT_GE(fd, 0);
+	for (i = 0; i < 2; i++) {
+		r[i].fd = fd;
+		r[i].n = -2;
+		ASSERT_EQ(0, pthread_create(&thr[i], NULL, blocked_read_thread,
+					    &r[i]));
+	}
+	usleep(300000);		/* both asleep, most likely */
+	ASSERT_EQ(1, send(fd, "a", 1, 0));
+	usleep(300000);
+	ASSERT_EQ(1, send(fd, "b", 1, 0));
+	for (i = 0; i < 2; i++)
+		pthread_join(thr[i], NULL);
+	ASSERT_EQ(1, r[0].n);
+	ASSERT_EQ(1, r[1].n);
+	ASSERT_EQ('a' + 'b', r[0].c + r[1].c);
+	ASSERT_NE(r[0].c, r[1].c);
+	close(fd);
+}
+
 /* size bytes each way at once, verified byte for byte and by checksum. */
 TEST_F_TIMEOUT(peer, bulk_both_directions, 1200)
 {
