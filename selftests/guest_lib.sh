@@ -61,6 +61,11 @@ start_peer() {	# start_peer VM: the test peer, waiting until it listens
 wait_file() {	# wait_file VM FILE: its contents once non-empty (up to 60 s)
 	run "$1" "for i in \$(seq 300); do test -s $2 && break; sleep 0.2; done; cat $2"
 }
+# wait_out VM FILE [ERE]: its contents once a line matches ERE (up to 240 s)
+wait_out() {
+	run "$1" "for i in \$(seq 1200); do grep -Eqs '${3:-.}' $2 && break
+		sleep 0.2; done; cat $2"
+}
 # region_empty SHM: no channel allocated, free_start back at the data area
 # (read from the host side of the memory object); prints the usage line.
 region_empty() {

@@ -37,12 +37,6 @@ FABRIC_KEYS+="|peer_channel|peer_generation"
 stat() {
 	run "$1" "cat /sys/bus/pci/drivers/af_ivshmem/0000:*/stats/$2" | head -1
 }
-# wait_out VM FILE [WORD]: FILE once written (once it has WORD), up to 4
-# minutes
-wait_out() {
-	run "$1" "for i in \$(seq 1200); do grep -Eqs '${3:-.}' $2 && break
-		sleep 0.2; done; cat $2"
-}
 stat_sum() {	# stat_sum NAME: the counter, summed over both guests
 	echo $(($(stat vm1 "$1") + $(stat vm2 "$1")))
 }

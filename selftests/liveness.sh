@@ -16,6 +16,28 @@ export IVSHMEM_LAB_DIR=${IVSHMEM_LAB_DIR:-/tmp/af_ivshmem-liveness}
 # shellcheck source=selftests/guest_lib.sh
 . "$TOP/selftests/guest_lib.sh"
 
+IVSS=$TOP/tools/ivss/ivss
+# The steps below wait for connections instead of sleeping: on the checker
+# kernel a process takes seconds to start and connect.
+# said VM FILE: "yes" once ivshmem-nc said "connected" in FILE (60 s)
+said() {
+	run "$1" "for i in \$(seq 600); do
+		grep -q '^connected' $2 2>/dev/null && echo yes && exit
+		sleep 0.1; done; echo no"
+}
+# chan_up VM PORT: "yes" once the fabric view shows both channels of a
+# connection to PORT (60 s); ivss's socket view needs af_ivshmem_diag,
+# which would keep the module from being reloaded here
+chan_up() {
+	run "$1" "for i in \$(seq 600); do
+	'$IVSS' fabric -j channels | python3 -c 'import json, sys
+c = json.load(sys.stdin)[\"regions\"][0][\"channels\"]
+p = int(sys.argv[1])
+sys.exit(not (any(x[\"dst_port\"] == p for x in c) and
+	      any(x[\"src_port\"] == p for x in c)))' $2 && echo yes && exit
+	sleep 0.1; done; echo no"
+}
+
 lab_up "two guests start" -n 2 --mode doorbell
 loaded=yes
 for vm in vm1 vm2; do
@@ -34,30 +56,37 @@ expect "vm2 paused for half the timeout: the transfer completes" \
 # A connect to a paused guest (shorter than the liveness timeout) gets no
 # answer: ETIMEDOUT after the socket's connect timeout.  vm2 is paused
 # before the connect starts (starting both at once raced: vm2 could
-# answer before the pause took effect).
+# answer before the pause took effect).  vm1's liveness timeout is raised
+# meanwhile: where starting the client takes longer than 2 s (the checker
+# kernel), vm2 would be declared dead first (EHOSTUNREACH).
+run vm1 "echo 60000 >/sys/module/af_ivshmem/parameters/liveness_timeout_ms" >/dev/null
 "$LAB" qmp vm2 '{"execute": "stop"}' >/dev/null
 out=$(run vm1 "'$NC' -q -w 500 1 5000 </dev/null 2>&1")
 "$LAB" qmp vm2 '{"execute": "cont"}' >/dev/null
+run vm1 "echo $TIMEOUT_MS >/sys/module/af_ivshmem/parameters/liveness_timeout_ms" >/dev/null
 expect_match "a connect with IVSHMEM_CONNECT_TIMEOUT_MS 500 to a paused guest fails with ETIMEDOUT" \
 	"connect: ETIMEDOUT" "$out"
 
 # vm1 reloads its module: vm2's socket to the old vm1 is reset, and never
 # reaches the new one.
-run vm2 "setsid sh -c \"(sleep 6; echo late) | '$NC' -q 0 5000 >/tmp/late.out 2>&1\" &
-	sleep 1" >/dev/null
+run vm2 "setsid sh -c \"(sleep 6; echo late) | '$NC' 0 5000 >/tmp/late.out 2>&1\" &" \
+	>/dev/null
+expect "vm2 connected to the old vm1" yes "$(said vm2 /tmp/late.out)"
 reload=$(run vm1 "pkill -f ivshmem_peerd; sleep 0.5; rmmod af_ivshmem &&
 	insmod '$MODULE' && echo reloaded")
 expect "vm1 unloads and reloads the module while vm2 holds a connection" reloaded "$reload"
 start_peer vm1 >/dev/null
 expect_match "vm2's connection to the old vm1 fails with ECONNRESET" \
-	"send: ECONNRESET" "$(wait_file vm2 /tmp/late.out)"
+	"send: ECONNRESET" "$(wait_out vm2 /tmp/late.out '(send|recv|connect): |^late')"
 expect "vm2 reaches the new vm1" vm1 "$(run vm2 "'$NC' -q 0 5004 </dev/null")"
 
 # vm2's QEMU is killed mid-transfer.
 run vm1 "rm -f /tmp/kill.out /tmp/idle.out
 	setsid sh -c \"'$STREAM' 1 65536 >/tmp/kill.out 2>&1\" &
-	setsid sh -c \"sleep 60 | '$NC' -q 1 5000 >/tmp/idle.out 2>&1\" &
-	sleep 2" >/dev/null
+	setsid sh -c \"sleep 60 | '$NC' 1 5000 >/tmp/idle.out 2>&1\" &" >/dev/null
+expect "vm1's writer and reader are connected to vm2" "yes yes" \
+	"$(chan_up vm1 5001) $(said vm1 /tmp/idle.out)"
+sleep 1		# the writer in full flow
 t0=$(date +%s%N)
 kill -9 "$(cat "$IVSHMEM_LAB_DIR/vm2/qemu.pid")"
 out=
@@ -74,7 +103,7 @@ else
 	not_ok "  ... within the liveness timeout plus one second" "${ms} ms"
 fi
 expect_match "a reader blocked on vm2 gets ECONNRESET" "recv: ECONNRESET" \
-	"$(wait_file vm1 /tmp/idle.out)"
+	"$(wait_out vm1 /tmp/idle.out '(send|recv|connect): ')"
 expect_match "vm1's log names the dead peer" "peer 1 (epoch 1) stopped beating" \
 	"$(run vm1 "dmesg | grep 'declared dead'")"
 expect_match "connecting to the dead peer fails with EHOSTUNREACH" \
