@@ -68,14 +68,25 @@ expect_match "a connect with IVSHMEM_CONNECT_TIMEOUT_MS 500 to a paused guest fa
 	"connect: ETIMEDOUT" "$out"
 
 # vm1 reloads its module: vm2's socket to the old vm1 is reset, and never
-# reaches the new one.
-run vm2 "setsid sh -c \"(sleep 6; echo late) | '$NC' 0 5000 >/tmp/late.out 2>&1\" &" \
-	>/dev/null
+# reaches the new one.  vm2 sends only once it has reset the connection
+# (its reset counters rose), whatever the speed of the kernel.
+resets() {	# resets VM: resets_peer_dead + resets_received
+	run "$1" "cd /sys/bus/pci/drivers/af_ivshmem/0000:*/stats &&
+		echo \$((\$(cat resets_peer_dead) + \$(cat resets_received)))"
+}
+run vm2 "rm -f /tmp/late.go; setsid sh -c \"(while [ ! -e /tmp/late.go ]; do sleep 0.1; done
+	echo late) | '$NC' 0 5000 >/tmp/late.out 2>&1\" &" >/dev/null
 expect "vm2 connected to the old vm1" yes "$(said vm2 /tmp/late.out)"
+r0=$(resets vm2)
 reload=$(run vm1 "pkill -f ivshmem_peerd; sleep 0.5; rmmod af_ivshmem &&
 	insmod '$MODULE' && echo reloaded")
 expect "vm1 unloads and reloads the module while vm2 holds a connection" reloaded "$reload"
 start_peer vm1 >/dev/null
+for _ in $(seq 600); do
+	[ "$(resets vm2)" -gt "$r0" ] && break
+	sleep 0.1
+done
+run vm2 "touch /tmp/late.go" >/dev/null
 expect_match "vm2's connection to the old vm1 fails with ECONNRESET" \
 	"send: ECONNRESET" "$(wait_out vm2 /tmp/late.out '(send|recv|connect): |^late')"
 expect "vm2 reaches the new vm1" vm1 "$(run vm2 "'$NC' -q 0 5004 </dev/null")"
