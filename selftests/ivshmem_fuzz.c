@@ -186,7 +186,7 @@ static const int ok_accept[] = { EINVAL, EAGAIN, EOPNOTSUPP, ECONNABORTED,
 	EMFILE, ENFILE, ECONNRESET, ENOTCONN, ENODEV, 0 };
 static const int ok_io[] = { CONN_ERRS, 0 };
 static const int ok_sockopt[] = { EINVAL, ENOPROTOOPT, EOPNOTSUPP, ENOTCONN,
-	EPERM, EDOM, ENODEV, 0 };
+	EPERM, EDOM, ENODEV, EISCONN, 0 };
 static const int ok_ioctl[] = { EINVAL, ENOTTY, EOPNOTSUPP,
 	ENODEV, ENOTCONN, ENOENT, ENXIO, 0 };
 static const int ok_shutdown[] = { EINVAL, ENOTCONN, 0 };

@@ -654,6 +654,58 @@ TEST(unconnected_io)
 	close(fd);
 }
 
+/*
+ * IVSHMEM_SECURITY: set on an unconnected socket or a listener, checked
+ * values and lengths, EISCONN once connected (the fuzzer's finding: the
+ * errno is part of the ABI), and a refused set leaves the policy alone.
+ */
+TEST(security_option_rules)
+{
+	uint32_t port = test_port() + 20;
+	int fd = ivs_socket(), lfd, cfd, afd, val;
+	socklen_t len = sizeof(val);
+
+	ASSERT_GE(fd, 0);
+	val = IVSHMEM_SECURITY_REQUIRE + 1;
+	ASSERT_EQ(-1, setsockopt(fd, fam, IVSHMEM_SECURITY, &val, sizeof(val)));
+	ASSERT_EQ(EINVAL, errno);
+	val = IVSHMEM_SECURITY_OFF;
+	ASSERT_EQ(-1, setsockopt(fd, fam, IVSHMEM_SECURITY, &val, 2));
+	ASSERT_EQ(EINVAL, errno);
+	ASSERT_EQ(0, setsockopt(fd, fam, IVSHMEM_SECURITY, &val, sizeof(val)));
+	val = -1;
+	ASSERT_EQ(0, getsockopt(fd, fam, IVSHMEM_SECURITY, &val, &len));
+	ASSERT_EQ(sizeof(val), len);
+	ASSERT_EQ(IVSHMEM_SECURITY_OFF, val);
+	close(fd);
+
+	lfd = ivs_listen(port);
+	ASSERT_GE(lfd, 0);
+	val = IVSHMEM_SECURITY_OFF;
+	ASSERT_EQ(0, setsockopt(lfd, fam, IVSHMEM_SECURITY, &val, sizeof(val)));
+	cfd = ivs_socket();
+	ASSERT_GE(cfd, 0);
+	ASSERT_EQ(0, setsockopt(cfd, fam, IVSHMEM_SECURITY, &val, sizeof(val)));
+	ASSERT_EQ(0, ivs_connect(cfd, ivshmem_local_peer(), port));
+	afd = accept(lfd, NULL, NULL);
+	ASSERT_GE(afd, 0);
+	val = -1;
+	ASSERT_EQ(0, getsockopt(afd, fam, IVSHMEM_SECURITY, &val, &len));
+	ASSERT_EQ(IVSHMEM_SECURITY_OFF, val);
+	val = IVSHMEM_SECURITY_REQUIRE;
+	ASSERT_EQ(-1, setsockopt(cfd, fam, IVSHMEM_SECURITY, &val, sizeof(val)));
+	ASSERT_EQ(EISCONN, errno);
+	ASSERT_EQ(-1, setsockopt(afd, fam, IVSHMEM_SECURITY, &val, sizeof(val)));
+	ASSERT_EQ(EISCONN, errno);
+	ASSERT_EQ(0, getsockopt(cfd, fam, IVSHMEM_SECURITY, &val, &len));
+	ASSERT_EQ(IVSHMEM_SECURITY_OFF, val);
+	ASSERT_EQ(0, getsockopt(cfd, fam, IVSHMEM_PROTECTED, &val, &len));
+	ASSERT_EQ(0, val);
+	close(afd);
+	close(cfd);
+	close(lfd);
+}
+
 TEST(socket_types)
 {
 	ASSERT_GE(ivshmem_family(), 0);

@@ -108,8 +108,8 @@ struct ivshmem_peer_info {
 };
 
 /* int, IVSHMEM_SECURITY_*: whether the connection must be encrypted and
- * authenticated.  Set before connect() or listen() (EISCONN after); a
- * listener passes it on to accepted sockets.  Default: the module
+ * authenticated.  Set before connect() (EISCONN while connecting or
+ * connected); a listener passes it on to the sockets it accepts next.  Default: the module
  * parameter "security".  OFF: never (a peer that requires protection
  * refuses us); PREFER: protected when a key for the peer is loaded, and
  * then required; REQUIRE: protected or no connection (ENOKEY without a
