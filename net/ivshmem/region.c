@@ -232,8 +232,8 @@ bool ivshm_peers_check(struct ivshm_dev *dev)
 		died = true;
 		atomic64_inc(&dev->stats.peers_declared_dead);
 		dev_warn(&dev->pdev->dev,
-			 "peer %u (epoch %llu) stopped beating: declared dead\n",
-			 p, epoch);
+			 "peer %u (epoch %llu) stopped beating: declared dead after %u ms\n",
+			 p, epoch, jiffies_to_msecs(jiffies - w->changed));
 	}
 	return died;
 }
