@@ -1512,6 +1512,12 @@ bool ivshm_wake_sleepers(struct ivshm_dev *dev)
 	struct ivshm_sock *vsk, *tmp;
 	bool woke = false;
 
+	/* An unlocked look first: most interrupts find nobody blocked.  A
+	 * socket listed just now is woken by the event work, as without
+	 * this path.
+	 */
+	if (list_empty(&dev->sleepers))
+		return false;
 	spin_lock(&dev->sleepers_lock);
 	list_for_each_entry_safe(vsk, tmp, &dev->sleepers, sleep_node) {
 		if (!(vsk->rx_sleepers && vsk->sleep_head !=
