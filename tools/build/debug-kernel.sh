@@ -136,15 +136,23 @@ hash=$({
 dir=$cache/kernel-$hash
 tree=$dir/linux-source-6.1
 
-# Source patches for the lab (debug-kernel-patches/*.patch, see each
-# file's head).  Each is applied once; a tree built before a patch was
-# added gets it and an incremental rebuild.
+# Amendments for the lab (debug-kernel-patches/, see each file's head):
+# source patches (*.patch) and configuration fragments (*.config).  Each
+# is applied once; a tree built before an amendment was added gets it and
+# an incremental rebuild (make rebuilds only what an option touches),
+# not the hour-long build a change to the fragment above costs.
 patchdir=$(dirname "$SELF")/debug-kernel-patches
+marker() {	# marker FILE: the file in $dir that says FILE was applied
+	case $1 in
+	*.patch) echo "$dir/.patch-$(basename "$1" .patch)" ;;
+	*) echo "$dir/.config-$(basename "$1" .config)" ;;
+	esac
+}
 pending_patches() {
 	local p
-	for p in "$patchdir"/*.patch; do
+	for p in "$patchdir"/*.patch "$patchdir"/*.config; do
 		[ -e "$p" ] || continue
-		[ -e "$dir/.patch-$(basename "$p" .patch)" ] || echo "$p"
+		[ -e "$(marker "$p")" ] || echo "$p"
 	done
 }
 built() {
@@ -171,16 +179,11 @@ if built; then
 	echo "$tree"
 	exit 0
 fi
-# Writes .config in the tree (cwd): defconfig + kvm_guest.config + the
-# fragment, and checks that every option asked for took.
-configure() {
+# checks FRAGMENT: every option FRAGMENT asks for took (or is off) in
+# .config (merge_config's check).
+checks() {
 	local missing=0 line opt val
 
-	make -s defconfig
-	make -s kvm_guest.config
-	scripts/kconfig/merge_config.sh -m .config "$dir/debug.config" >/dev/null
-	make -s olddefconfig
-	# merge_config's check: every option asked for took (or is off).
 	while IFS= read -r line; do
 		case $line in CONFIG_*=*) ;; *) continue ;; esac
 		opt=${line%%=*}
@@ -190,8 +193,18 @@ configure() {
 		else
 			grep -qx "$opt=$val" .config || { echo "not taken: $line"; missing=1; }
 		fi
-	done <"$dir/debug.config"
+	done <"$1"
 	[ $missing -eq 0 ] || echo "debug-kernel: warning: options above differ"
+}
+
+# Writes .config in the tree (cwd): defconfig + kvm_guest.config + the
+# fragment.
+configure() {
+	make -s defconfig
+	make -s kvm_guest.config
+	scripts/kconfig/merge_config.sh -m .config "$dir/debug.config" >/dev/null
+	make -s olddefconfig
+	checks "$dir/debug.config"
 }
 
 jobs=${IVSHMEM_DEBUG_JOBS:-$(nproc)}
@@ -204,23 +217,32 @@ set +e
 	set -e
 	echo "debug-kernel: building in $dir (log $log), started $(date)"
 	if [ ! -e "$dir/.extracted" ]; then
-		rm -rf "$tree" "$dir"/.patch-*
+		rm -rf "$tree" "$dir"/.patch-* "$dir"/.config-*
 		tar -C "$dir" -xf "$tarball"
 		touch "$dir/.extracted"
 	fi
 	for p in $(pending_patches); do
+		[[ $p == *.patch ]] || continue
 		echo "debug-kernel: applying $(basename "$p")"
 		patch -d "$tree" -p1 --forward <"$p"
-		touch "$dir/.patch-$(basename "$p" .patch)"
+		touch "$(marker "$p")"
 	done
 	fragment >"$dir/debug.config"
 	cd "$tree"
 	if [ -e "$dir/.done" ]; then
-		# Built before: only patches are new, make rebuilds what they touch.
+		# Built before: only amendments are new, make rebuilds what
+		# they touch.
 		rm -f "$dir/.done"
 	else
 		configure
 	fi
+	for p in $(pending_patches); do
+		echo "debug-kernel: merging $(basename "$p")"
+		scripts/kconfig/merge_config.sh -m .config "$p" >/dev/null
+		make -s olddefconfig
+		checks "$p"
+		touch "$(marker "$p")"
+	done
 	nice -n 19 make -j"$jobs" bzImage modules
 	rm -rf "$dir/mod"
 	make -s INSTALL_MOD_PATH="$dir/mod" modules_install
