@@ -37,6 +37,9 @@ expect_match() {	# expect_match NAME PATTERN GOT
 run() {		# run VM CMD: output (stdout and stderr) of CMD in VM
 	"$LAB" exec "$1" -- "$2" 2>&1
 }
+dev_stat() {	# dev_stat VM COUNTER: a counter of VM's (first) device
+	run "$1" "cat /sys/bus/pci/drivers/af_ivshmem/0000:*/stats/$2 | head -1"
+}
 finish() {	# stop the lab, print the plan, exit with the verdict
 	"$LAB" stop >/dev/null 2>&1
 	echo "1..$n"

@@ -33,12 +33,8 @@ FABRIC_KEYS+="|generation|sender|receiver|type|src_port|dst_port|offset|size"
 FABRIC_KEYS+="|fill|fill_pct|sender_state|receiver_state|sender_pid"
 FABRIC_KEYS+="|peer_channel|peer_generation"
 
-# stat VM NAME: one counter of the guest's device
-stat() {
-	run "$1" "cat /sys/bus/pci/drivers/af_ivshmem/0000:*/stats/$2" | head -1
-}
 stat_sum() {	# stat_sum NAME: the counter, summed over both guests
-	echo $(($(stat vm1 "$1") + $(stat vm2 "$1")))
+	echo $(($(dev_stat vm1 "$1") + $(dev_stat vm2 "$1")))
 }
 
 lab_up "two guests start" -n 2 --mode doorbell
@@ -147,7 +143,7 @@ nice -n 5 "$HOSTILE" -m "$IVSHMEM_LAB_DIR/shm" -S "$IVSHMEM_LAB_DIR/ivshmem.sock
 	>"$IVSHMEM_LAB_DIR/hostile.out" 2>&1 &
 hpid=$!
 streams $TOUCHED
-for i in $(seq 6000); do
+for _ in $(seq 6000); do
 	grep -q '^attacking' "$IVSHMEM_LAB_DIR/hostile.out" 2>/dev/null && break
 	sleep 0.1
 done
@@ -214,7 +210,7 @@ fi
 # budget set to 200 us (module parameter storm_budget_us, writable) it
 # does: vm2 defers doorbells to the windows' ends (doorbells_limited)
 # while a checksummed transfer to it still completes intact.
-lim0=$(stat vm2 doorbells_limited)
+lim0=$(dev_stat vm2 doorbells_limited)
 run vm2 "echo 200 >/sys/module/af_ivshmem/parameters/storm_budget_us" >/dev/null
 nice -n 5 "$HOSTILE" -m "$IVSHMEM_LAB_DIR/shm" -S "$IVSHMEM_LAB_DIR/ivshmem.sock" \
 	-t 8 --storm >"$IVSHMEM_LAB_DIR/storm.out" 2>&1 &
@@ -225,7 +221,7 @@ wait $hpid
 run vm2 "echo 50000 >/sys/module/af_ivshmem/parameters/storm_budget_us" >/dev/null
 expect "storm, vm2's budget 200 us: a checksummed transfer completes intact" \
 	"ok bytes=$((8 << 20))" "$out"
-lim=$(($(stat vm2 doorbells_limited) - lim0))
+lim=$(($(dev_stat vm2 doorbells_limited) - lim0))
 if [ "$lim" -gt 0 ]; then
 	ok "... while vm2 deferred doorbells (doorbells_limited +$lim; $(tail -1 "$IVSHMEM_LAB_DIR/storm.out"))"
 else

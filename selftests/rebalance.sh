@@ -47,14 +47,11 @@ peer_id() {	# peer_id VM: its peer id on region 0
 	run "$1" "'$IVSS' fabric -j" |
 		python3 -c 'import json,sys; print(json.load(sys.stdin)["regions"][0]["self"])'
 }
-stat() {	# stat VM NAME: a counter of region 0
-	run "$1" "cat /sys/bus/pci/drivers/af_ivshmem/*/stats/$2"
-}
 # free VM: "FREE DATA CHANNELS" of region 0 as VM sees it, once no channel
 # is left (up to 10 s), else as it is then
 free_space() {
-	local out i
-	for i in $(seq 40); do
+	local out
+	for _ in $(seq 40); do
 		out=$(run "$1" "'$IVSS' fabric -j" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)["regions"][0]
@@ -89,8 +86,8 @@ for vm in vm1 vm2; do
 	run $vm "echo 5 >$PARAMS/rebalance_interval_ms
 		echo 200 >$PARAMS/idle_shrink_ms" >/dev/null
 done
-grown0=$(($(stat vm1 channels_grown) + $(stat vm2 channels_grown)))
-shrunk0=$(stat vm1 channels_shrunk)
+grown0=$(($(dev_stat vm1 channels_grown) + $(dev_stat vm2 channels_grown)))
+shrunk0=$(dev_stat vm1 channels_shrunk)
 run vm1 "setsid '$CHURN' fill $P2 4 3000 >/tmp/idle.out 2>&1 &" >/dev/null
 for vm in vm1 vm2; do
 	other=$P2; [ $vm = vm2 ] && other=$P1
@@ -107,7 +104,7 @@ done
 expect "resize: 16 bulk connections (16 MiB each way) all verified" \
 	"8 ok bytes=16777216
 8 ok bytes=16777216" "${bulk%$'\n'}"
-grown=$(($(stat vm1 channels_grown) + $(stat vm2 channels_grown) - grown0))
+grown=$(($(dev_stat vm1 channels_grown) + $(dev_stat vm2 channels_grown) - grown0))
 if [ "$grown" -gt 0 ]; then ok "resize: busy channels grew ($grown times)"
 else not_ok "resize: busy channels grew" "channels_grown did not move"; fi
 idle=$(wait_file vm1 /tmp/idle.out; run vm1 "sleep 3; cat /tmp/idle.out")
@@ -116,7 +113,7 @@ expect "resize: idle connections opened before, echo after shrinking" \
 echo ok 4
 after wait: connect=0
 echo ok 5" "$(tail -n 4 <<<"$idle")"
-shrunk=$(($(stat vm1 channels_shrunk) - shrunk0))
+shrunk=$(($(dev_stat vm1 channels_shrunk) - shrunk0))
 if [ "$shrunk" -ge 4 ]; then ok "resize: the idle channels shrank ($shrunk times)"
 else not_ok "resize: the idle channels shrank" "channels_shrunk moved by $shrunk"; fi
 expect "resize: every channel freed afterwards, free space as at the start" \
@@ -140,7 +137,7 @@ in place: 64 KiB -> 128 KiB at the same offset: ok
 gap: 64 KiB -> 192 KiB in the lowest gap, over its old ring: ok" \
 	"$("$LAB" exec vm1 --timeout 120 -- "'$RESIZE' place" 2>&1)"
 expect "policy: three growths, one shrink, nothing aborted" "3 1 0" \
-	"$(stat vm1 channels_grown) $(stat vm1 channels_shrunk) $(stat vm1 resizes_aborted)"
+	"$(dev_stat vm1 channels_grown) $(dev_stat vm1 channels_shrunk) $(dev_stat vm1 resizes_aborted)"
 expect "policy: every channel freed afterwards" "$start" "$(free_space vm1)"
 if "$LAB" stop >/dev/null 2>&1; then ok "rebalance: guest kernel logs are clean"
 else not_ok "rebalance: guest kernel logs are clean" "see $IVSHMEM_LAB_DIR/vm*/console.log"; fi
@@ -182,11 +179,11 @@ with open(sys.argv[1], "r+b") as f:
     f.seek(48)       # header.control_lock: (sequence << 16) | (holder + 1)
     f.write(struct.pack("<Q", (12345 << 16) | (int(sys.argv[2]) + 1)))
 EOF
-steals0=$(($(stat vm1 lock_steals) + $(stat vm2 lock_steals)))
+steals0=$(($(dev_stat vm1 lock_steals) + $(dev_stat vm2 lock_steals)))
 expect "lock: with vm3 dead holding the control lock, vm1 still connects to vm2" \
 	"ok bytes=1048576" "$("$LAB" exec vm1 --timeout 120 -- "'$STREAM' $P2 1")"
 expect "lock: the lock was taken over once, after the lease" 1 \
-	$(($(stat vm1 lock_steals) + $(stat vm2 lock_steals) - steals0))
+	$(($(dev_stat vm1 lock_steals) + $(dev_stat vm2 lock_steals) - steals0))
 expect "lock: the table is intact: 100 more connect/close cycles" \
 	"ok cycles=100" "$("$LAB" exec vm2 --timeout 120 -- "'$CHURN' cycles $(peer_id vm1) 100")"
 for vm in vm1 vm2; do unload $vm; done

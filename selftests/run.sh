@@ -187,9 +187,6 @@ irq_count() {	# irq_count VM: af_ivshmem interrupts taken so far
 	lab_exec "$1" -- "awk '/af_ivshmem/ {s += \$2} END {print s + 0}' /proc/interrupts"
 }
 
-dev_stat() {	# dev_stat VM COUNTER: the device's counter in VM
-	lab_exec "$1" -- "cat /sys/bus/pci/devices/*/stats/$2 | head -1"
-}
 # direct_wakes NAME VM BEFORE_WAKES BEFORE_DOORBELLS: the doorbell interrupt
 # woke blocked readers itself: more than none, at most one per doorbell
 # (one blocked socket per guest in a ping-pong)

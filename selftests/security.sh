@@ -41,9 +41,6 @@ done
 expect "modules and crypto modules load" yes "$loaded"
 P1=$(run vm1 "dmesg | sed -n 's/.*peer id \([0-9]*\),.*/\1/p' | tail -1")
 P2=$(run vm2 "dmesg | sed -n 's/.*peer id \([0-9]*\),.*/\1/p' | tail -1")
-stat() {	# stat VM COUNTER
-	run "$1" "cat /sys/bus/pci/devices/*/stats/$2 | head -1"
-}
 # listening VM PORT: waits (up to 10 s) until a socket listens on PORT.
 listening() {
 	run "$1" "for i in \$(seq 100); do '$IVSS' -l 2>/dev/null |
@@ -146,7 +143,7 @@ verdict() {	# verdict: what the receiver got, checked against what was sent
 		seq 1 100000 | cmp /tmp/a.out - 2>&1 | grep -q 'EOF on /tmp/a.out' &&
 		echo prefix"
 }
-fails0=$(stat vm2 auth_failures)
+fails0=$(dev_stat vm2 auth_failures)
 expect_match "tamper: a ciphertext byte flipped from the host" "flipped" \
 	"$(attack 7020 tamper 588895)"
 expect "tamper: the receiver fails with EBADMSG and got only an unaltered prefix" \
@@ -155,7 +152,7 @@ expect_match "replay: an earlier record written over the next" "wrote the" \
 	"$(attack 7021 replay 400000)"
 expect "replay: the receiver fails with EBADMSG and got only an unaltered prefix" \
 	"recv: EBADMSG prefix" "$(verdict | tr '\n' ' ' | sed 's/ $//')"
-expect "both counted in auth_failures" $((fails0 + 2)) "$(stat vm2 auth_failures)"
+expect "both counted in auth_failures" $((fails0 + 2)) "$(dev_stat vm2 auth_failures)"
 
 # SOCK_SEQPACKET, protected the same way: every message arrives whole,
 # with its exact length and checksum: empty ones, ones across several
@@ -213,7 +210,7 @@ seq_verdict() {	# seq_verdict: the receiver's output once it failed
 	run vm2 "for i in \$(seq 600); do grep -q 'recv: ' /tmp/t.out && break
 		sleep 0.1; done; cat /tmp/t.out"
 }
-fails0=$(stat vm2 auth_failures)
+fails0=$(dev_stat vm2 auth_failures)
 expect_match "SEQPACKET tamper: a ciphertext byte flipped from the host" "flipped" \
 	"$(seq_attack 7055 tamper)"
 expect "SEQPACKET tamper: three messages intact, then EBADMSG and nothing altered" \
@@ -224,7 +221,7 @@ expect_match "SEQPACKET replay: an earlier record written over the next" "wrote 
 expect "SEQPACKET replay: three messages intact, then EBADMSG and nothing altered" \
 	"$(run vm1 "head -4 /tmp/t.sent"; echo "recv: EBADMSG")" \
 	"$(seq_verdict)"
-expect "SEQPACKET: both counted in auth_failures" $((fails0 + 2)) "$(stat vm2 auth_failures)"
+expect "SEQPACKET: both counted in auth_failures" $((fails0 + 2)) "$(dev_stat vm2 auth_failures)"
 seq_bg vm2 /tmp/s.out 7057 -s require
 sent=$(run vm1 "'$SEQ' -s require $P2 7057 100 0 30000 2>&1")
 expect "SEQPACKET require with keys: connects protected" "protected 1" \
@@ -303,11 +300,11 @@ dsec_recv() {	# dsec_recv POLICY PORT DROPPED: vm1's send, what vm2's POLICY
 			pkill -TERM -f 'dgram_sec.py $1 recv $2 '
 		sleep 0.1; done; tail -1 /tmp/d.out"
 }
-drop0=$(stat vm2 dgram_dropped_no_socket)
+drop0=$(dev_stat vm2 dgram_dropped_no_socket)
 expect "datagram from another guest to a require socket: not delivered" "sent none" \
 	"$(dsec_recv require 7062 "$drop0" | tr '\n' ' ' | sed 's/ $//')"
 expect "... dropped, counted in dgram_dropped_no_socket" $((drop0 + 1)) \
-	"$(stat vm2 dgram_dropped_no_socket)"
+	"$(dev_stat vm2 dgram_dropped_no_socket)"
 expect "the same to a prefer socket: delivered" "sent got 8" \
 	"$(dsec_recv prefer 7063 "$((drop0 + 1))" | tr '\n' ' ' | sed 's/ $//')"
 
