@@ -137,6 +137,8 @@ if [ -n "$after" ] && [ "$ms" -le $((after + seen)) ]; then
 else
 	not_ok "  ... and the writer's reset seen at most $seen ms later" "${ms} ms after the kill"
 fi
+expect_match "connecting to the dead peer fails with EHOSTUNREACH" \
+	"connect: EHOSTUNREACH" "$(run vm1 "'$NC' -q 1 5000 </dev/null")"
 if out=$(region_empty "$IVSHMEM_LAB_DIR/shm"); then ok "vm1 reclaimed the dead peer's channels"
 else not_ok "vm1 reclaimed the dead peer's channels" "$out"; fi
 

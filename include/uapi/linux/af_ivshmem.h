@@ -109,12 +109,12 @@ struct ivshmem_peer_info {
 
 /* int, IVSHMEM_SECURITY_*: whether the connection must be encrypted and
  * authenticated.  Set before connect() (EISCONN while connecting or
- * connected); a listener passes it on to the sockets it accepts next.  Default: the module
- * parameter "security".  OFF: never (a peer that requires protection
- * refuses us); PREFER: protected when a key for the peer is loaded, and
- * then required; REQUIRE: protected or no connection (ENOKEY without a
- * key).  SOCK_SEQPACKET connections are never protected: REQUIRE refuses
- * them (EPROTONOSUPPORT).
+ * connected); a listener passes it on to the sockets it accepts next.
+ * Default: the module parameter "security".  OFF: never (a peer that
+ * requires protection refuses us); PREFER: protected when a key for the
+ * peer is loaded, and then required; REQUIRE: protected or no connection
+ * (ENOKEY without a key).  SOCK_SEQPACKET connections are never
+ * protected: REQUIRE refuses them (EPROTONOSUPPORT).
  */
 #define IVSHMEM_SECURITY		8
 #define IVSHMEM_SECURITY_OFF		0
