@@ -24,8 +24,6 @@ export IVSHMEM_LAB_DIR=${IVSHMEM_LAB_DIR:-/tmp/af_ivshmem-diag}
 # shellcheck source=selftests/guest_lib.sh
 . "$TOP/selftests/guest_lib.sh"
 
-DIAG_MODULE=$TOP/net/ivshmem/af_ivshmem_diag.ko
-IVSS=$TOP/tools/ivss/ivss
 HOLDER=$TOP/selftests/ivshmem_sockets
 BASE=6000
 TRACEFS=/sys/kernel/tracing

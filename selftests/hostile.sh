@@ -20,7 +20,6 @@ export IVSHMEM_LAB_DIR=${IVSHMEM_LAB_DIR:-/tmp/af_ivshmem-hostile}
 # shellcheck source=selftests/guest_lib.sh
 . "$TOP/selftests/guest_lib.sh"
 HOSTILE=$TOP/tools/ivshmem-hostile/ivshmem-hostile
-IVSS=$TOP/tools/ivss/ivss
 DGRAM_WRAP=$TOP/selftests/dgram_wrap.py
 MIB=96				# per connection, each way
 TOUCHED="7001 7002 7003"	# local ports of the attacked connections

@@ -25,7 +25,6 @@ export IVSHMEM_LAB_DIR=${IVSHMEM_LAB_DIR:-/tmp/af_ivshmem-run}
 . "$TOP/selftests/guest_lib.sh"
 
 RUN=$TOP/tools/ivshmem-run/ivshmem-run
-IVSS=$TOP/tools/ivss/ivss
 CHECK=$TOP/selftests/ivshmem_run_check.py
 TRACEFS=/sys/kernel/tracing
 IP1=10.99.0.1

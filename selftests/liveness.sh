@@ -16,7 +16,6 @@ export IVSHMEM_LAB_DIR=${IVSHMEM_LAB_DIR:-/tmp/af_ivshmem-liveness}
 # shellcheck source=selftests/guest_lib.sh
 . "$TOP/selftests/guest_lib.sh"
 
-IVSS=$TOP/tools/ivss/ivss
 # The steps below wait for connections instead of sleeping: on the checker
 # kernel a process takes seconds to start and connect.
 # said VM FILE: "yes" once ivshmem-nc said "connected" in FILE (60 s)

@@ -18,7 +18,6 @@ export IVSHMEM_LAB_DIR=${IVSHMEM_LAB_DIR:-/tmp/af_ivshmem-perf}
 . "$TOP/selftests/guest_lib.sh"
 
 PERF=$TOP/tools/ivshmem-perf/ivshmem-perf
-IVSS=$TOP/tools/ivss/ivss
 BYTES=3000001	# per stream
 ROUNDS=777
 CONNS=37

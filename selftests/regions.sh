@@ -27,7 +27,7 @@ lab_up "three guests on two regions start" -n 3 --topology "$topology"
 
 loaded=yes
 for vm in vm1 vm2 vm3; do
-	out=$(run $vm "insmod '$MODULE' && setsid '$PEERD' >/tmp/peerd.log 2>&1 &
+	out=$(run $vm "insmod '$MODULE' && insmod '$DIAG_MODULE' && setsid '$PEERD' >/tmp/peerd.log 2>&1 &
 		for i in \$(seq 100); do grep -q ready /tmp/peerd.log && exit 0
 			sleep 0.1; done; cat /tmp/peerd.log; exit 1") || loaded="$vm: $out"
 done
@@ -84,8 +84,13 @@ else ok "pattern is not in B's memory"; fi
 # Hot-unplug B in vm1 while both regions carry traffic.
 run vm1 "rm -f /tmp/a.out /tmp/b.out
 	setsid sh -c \"'$STREAM' -r 0 1 1024 >/tmp/a.out 2>&1\" &
-	setsid sh -c \"'$STREAM' -r 1 1 65536 >/tmp/b.out 2>&1\" &
-	sleep 2" >/dev/null
+	setsid sh -c \"'$STREAM' -r 1 1 65536 >/tmp/b.out 2>&1\" &" >/dev/null
+# Unplug only once both transfers are connected (connects take seconds on
+# the checker kernel; a transfer still connecting sees ENETUNREACH).
+expect "both transfers are connected before the unplug" "A=1 B=1" \
+	"$(run vm1 "estab() { '$IVSS' -H state established region \$1 | wc -l; }
+		for i in \$(seq 600); do a=\$(estab 0); b=\$(estab 1)
+			test \$a\$b = 11 && break; sleep 0.2; done; echo A=\$a B=\$b")"
 if "$LAB" unplug vm1 B >/dev/null 2>&1; then ok "region B unplugged from vm1"
 else not_ok "region B unplugged from vm1" "lab unplug failed"; fi
 b=$(run vm1 "for i in \$(seq 300); do test -s /tmp/b.out && break; sleep 0.2; done
@@ -120,7 +125,7 @@ else not_ok "region A is empty after the tests" "$out"; fi
 
 unloaded=yes
 for vm in vm1 vm2 vm3; do
-	run $vm "pkill -f ivshmem_peerd; pkill -f ivshmem-nc; sleep 0.5; rmmod af_ivshmem" \
+	run $vm "pkill -f ivshmem_peerd; pkill -f ivshmem-nc; sleep 0.5; rmmod af_ivshmem_diag af_ivshmem" \
 		>/dev/null || unloaded="no ($vm)"
 done
 expect "module unloads in all three" yes "$unloaded"
