@@ -237,6 +237,7 @@ set +e
 		configure
 	fi
 	for p in $(pending_patches); do
+		[[ $p == *.config ]] || continue
 		echo "debug-kernel: merging $(basename "$p")"
 		scripts/kconfig/merge_config.sh -m .config "$p" >/dev/null
 		make -s olddefconfig
