@@ -12,17 +12,18 @@
  *	COUNT / 2 again, checks every connection echoes, then closes them
  *	all in reverse order: free space ends fragmented and then whole.
  *	Prints "ok open=COUNT".
- *   ivshmem_churn fill PEER MAX WAIT_MS
+ *   ivshmem_churn fill PEER MAX WAIT_MS [GO_FILE]
  *	opens echo connections until connect() fails (or MAX are open);
  *	prints "filled N errno=E", checks that every connection still echoes
  *	("echo ok N"), then retries one more connection every 200 ms while
  *	it fails with ENOBUFS, for up to WAIT_MS ("after wait: connect=E":
  *	idle channels shrink on the rebalancer's timer, whose pace a loaded
- *	host stretches), checks all again and closes them.
+ *	host stretches), checks all again and closes them.  With GO_FILE,
+ *	it prints "holding" after that line and keeps every connection open
+ *	until GO_FILE exists (up to 600 s), for a look at the full region.
  */
 #include <stdbool.h>
 #include <stdio.h>
-#include <time.h>
 
 #include "ivshmem_util.h"
 
@@ -151,23 +152,19 @@ static int scatter(unsigned int peer, unsigned int count)
 static int dial_echo_patiently(unsigned int peer, unsigned int id,
 			       unsigned int wait_ms)
 {
-	const struct timespec pause = { 0, 200 * 1000000L };
-	struct timespec start, now;
+	uint64_t end = monotonic_ms() + wait_ms;
 	int fd;
 
-	clock_gettime(CLOCK_MONOTONIC, &start);
 	for (;;) {
 		fd = dial_echo(peer, id);
-		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (fd != -ENOBUFS ||
-		    (now.tv_sec - start.tv_sec) * 1000 +
-		    (now.tv_nsec - start.tv_nsec) / 1000000 >= wait_ms)
+		if (fd != -ENOBUFS || monotonic_ms() >= end)
 			return fd;
-		nanosleep(&pause, NULL);
+		sleep_ms(200);
 	}
 }
 
-static int fill(unsigned int peer, unsigned int max, unsigned int wait_ms)
+static int fill(unsigned int peer, unsigned int max, unsigned int wait_ms,
+		const char *go)
 {
 	int *fds = calloc(max + 1, sizeof(int));
 	unsigned int n = 0;
@@ -188,6 +185,12 @@ static int fill(unsigned int peer, unsigned int max, unsigned int wait_ms)
 	printf("after wait: connect=%s\n", errname(fd < 0 ? -fd : 0));
 	if (fd >= 0)
 		fds[n++] = fd;
+	if (go) {
+		printf("holding\n");
+		fflush(stdout);
+		if (wait_for_file(go, 600 * 1000))
+			printf("no %s after 600 s\n", go);
+	}
 	printf("echo ok %d\n", all_echo(fds, n));
 	while (n--)
 		close(fds[n]);
@@ -200,9 +203,10 @@ int main(int argc, char **argv)
 		return cycles(strtoul(argv[2], NULL, 0), strtoul(argv[3], NULL, 0));
 	if (argc == 4 && !strcmp(argv[1], "scatter"))
 		return scatter(strtoul(argv[2], NULL, 0), strtoul(argv[3], NULL, 0));
-	if (argc == 5 && !strcmp(argv[1], "fill"))
+	if ((argc == 5 || argc == 6) && !strcmp(argv[1], "fill"))
 		return fill(strtoul(argv[2], NULL, 0), strtoul(argv[3], NULL, 0),
-			    strtoul(argv[4], NULL, 0));
-	fprintf(stderr, "usage: ivshmem_churn cycles|scatter PEER COUNT | fill PEER MAX WAIT_MS\n");
+			    strtoul(argv[4], NULL, 0), argc == 6 ? argv[5] : NULL);
+	fprintf(stderr, "usage: ivshmem_churn cycles|scatter PEER COUNT\n"
+		"       ivshmem_churn fill PEER MAX WAIT_MS [GO_FILE]\n");
 	return 2;
 }

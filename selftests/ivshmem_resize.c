@@ -54,16 +54,25 @@ struct geom {
 	uint32_t off, size;
 };
 
-static void sleep_ms(unsigned int ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	nanosleep(&ts, NULL);
-}
-
 static unsigned char pattern(uint64_t pos)
 {
 	return (unsigned char)((uint32_t)(pos * 2654435761U) >> 24 ^ pos >> 16);
+}
+
+static uint32_t get_param(const char *name)
+{
+	char path[128];
+	unsigned long value;
+	FILE *f;
+
+	snprintf(path, sizeof(path), PARAMS "%s", name);
+	f = fopen(path, "r");
+	if (!f || fscanf(f, "%lu", &value) != 1 || !value) {
+		printf("setup: FAIL cannot read %s\n", name);
+		exit(1);
+	}
+	fclose(f);
+	return (uint32_t)value;
 }
 
 static void set_param(const char *name, unsigned long value)
@@ -330,9 +339,14 @@ static void pair(int lfd, unsigned int port, int *c, int *s)
 	}
 }
 
+/* The fair share, in whole multiples of channel_min_size as the
+ * rebalancer picks sizes.
+ */
 static uint32_t share(uint64_t data, uint64_t other, unsigned int busy)
 {
-	return (uint32_t)((data - data / 16 - other) / busy) & ~(4 * KIB - 1);
+	uint32_t unit = get_param("channel_min_size");
+
+	return (uint32_t)((data - data / 16 - other) / busy) / unit * unit;
 }
 
 /* One busy channel grows to its share, then is shrunk back to the share

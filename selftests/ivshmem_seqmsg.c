@@ -25,7 +25,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../tools/lib/ivshmem.h"
+#include "ivshmem_util.h"
 
 static int fail(const char *what)
 {
@@ -43,14 +43,6 @@ static uint64_t fnv(const unsigned char *p, size_t n)
 	while (n--)
 		h = (h ^ *p++) * 0x100000001b3ULL;
 	return h;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (ms > 0 && nanosleep(&ts, &ts))
-		;
 }
 
 static void fill(unsigned char *buf, size_t len, unsigned int msg,
@@ -105,9 +97,10 @@ static int receive(int fd, size_t bufsize, long first, long delay,
 		ssize_t n;
 
 		if (count == first) {
-			sleep_ms(delay);
-			while (go && access(go, F_OK))
-				sleep_ms(50);
+			if (delay > 0)
+				sleep_ms(delay);
+			if (go)
+				wait_for_file(go, 0);
 		}
 		n = recvmsg(fd, &msg, 0);
 		if (n < 0)
@@ -215,7 +208,8 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		free(buf);
 	}
-	sleep_ms(linger);
+	if (linger > 0)
+		sleep_ms(linger);
 	close(fd);
 	return 0;
 }

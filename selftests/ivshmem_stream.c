@@ -14,7 +14,6 @@
  * exits 1.
  */
 #include <stdio.h>
-#include <sys/stat.h>
 #include <time.h>
 
 #include "ivshmem_util.h"
@@ -27,9 +26,7 @@ static const char *errname(int err)
 int main(int argc, char **argv)
 {
 	unsigned int region = IVSHMEM_REGION_ANY, port = IVSHMEM_PORT_ANY;
-	const struct timespec pause = { 0, 50 * 1000000L };
 	const char *go = NULL;
-	struct stat st;
 	struct sockaddr_ivshmem addr;
 	struct bulk_result r = { .mismatch = -1 };
 	int fd, connect_err = 0;
@@ -62,8 +59,8 @@ int main(int argc, char **argv)
 	    connect(fd, (struct sockaddr *)&addr, sizeof(addr))) {
 		connect_err = connect_err ? connect_err : errno;
 	} else {
-		while (go && stat(go, &st))
-			nanosleep(&pause, NULL);
+		if (go)
+			wait_for_file(go, 0);
 		bulk_client(fd, strtoull(argv[2], NULL, 0) << 20, &r);
 	}
 

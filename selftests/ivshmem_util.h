@@ -13,9 +13,44 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../tools/lib/ivshmem.h"
+
+/* Milliseconds on the monotonic clock. */
+static inline uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sleeps @ms milliseconds, signals or not. */
+static inline void sleep_ms(unsigned int ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts))
+		;
+}
+
+/*
+ * Waits until @path exists (a test script's "go"), looking every 50 ms,
+ * for up to @timeout_ms, or for ever if 0.  Returns 0, or -ETIMEDOUT.
+ */
+static inline int wait_for_file(const char *path, unsigned int timeout_ms)
+{
+	uint64_t end = monotonic_ms() + timeout_ms;
+
+	while (access(path, F_OK)) {
+		if (timeout_ms && monotonic_ms() >= end)
+			return -ETIMEDOUT;
+		sleep_ms(50);
+	}
+	return 0;
+}
 
 /* Services of ivshmem_peerd, one per port. */
 #define PEERD_PORT_ECHO		5000	/* echoes until EOF, then closes */

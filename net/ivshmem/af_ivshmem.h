@@ -217,10 +217,14 @@ struct ivshm_ring {
  *	yet switched to (the switch waits for the ring to drain)
  * @size: the new ring size; 0 when no resize is pending
  * @reserve: a growth must leave this many bytes of the data area free
+ * @unit: a growth cut short by the room there is gets a multiple of this
+ *	(channel_min_size, a multiple of the block size), so that every size
+ *	the rebalancer picks leaves gaps that hold whole minimum channels
  */
 struct ivshm_resize {
 	u32 size;
 	u32 reserve;
+	u32 unit;
 };
 
 /* A channel we sent on, closed, and wait for the receiver to release.

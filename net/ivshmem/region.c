@@ -574,16 +574,18 @@ static bool ivshm_chan_ours(struct ivshm_dev *dev, u32 index, u32 generation)
 }
 
 /* Under the control lock, with @n sorted extents that do not include
- * the ring's own: where a ring of up to @size bytes goes, and how large
- * it can be.  In place (at the ring's offset) if the blocks it needs are
- * free, else the lowest gap that holds @size; when nothing holds @size,
- * the larger of the room in place and the largest gap.  The data area
- * keeps @reserve bytes free.  Returns the size, 0 if there is no room.
+ * the ring's own: where a ring of up to @rs->size bytes goes, and how
+ * large it can be.  In place (at the ring's offset) if the blocks it
+ * needs are free, else the lowest gap that holds the size; when nothing
+ * holds it, the larger of the room in place and the largest gap.  The
+ * data area keeps @rs->reserve bytes free.  A size cut short by the room
+ * is a multiple of @rs->unit.  Returns the size, 0 if there is no room.
  */
 static u32 ivshm_place_ring(struct ivshm_dev *dev, unsigned int n,
-			    const struct ivshm_ring *ring, u32 size,
-			    u32 reserve, u32 *offset)
+			    const struct ivshm_ring *ring,
+			    const struct ivshm_resize *rs, u32 *offset)
 {
+	u32 size = rs->size, reserve = rs->reserve, unit = rs->unit;
 	u32 data = dev->data_end - IVSHM_DATA_OFFSET;
 	u32 cursor = IVSHM_DATA_OFFSET, here = 0, best = 0, best_off = 0;
 	u64 used = 0;
@@ -607,8 +609,8 @@ static u32 ivshm_place_ring(struct ivshm_dev *dev, unsigned int n,
 	}
 	if (used + reserve >= data)
 		return 0;
-	size = min_t(u64, size, data - reserve - used);
-	size = round_down(size, IVSHM_BLOCK_SIZE);
+	if (size > data - reserve - used)
+		size = rounddown((u32)(data - reserve - used), unit);
 	if (here >= size) {
 		*offset = ring->offset;
 		return size;
@@ -617,10 +619,10 @@ static u32 ivshm_place_ring(struct ivshm_dev *dev, unsigned int n,
 		return size;
 	if (here >= best) {
 		*offset = ring->offset;
-		return here;
+		return rounddown(here, unit);
 	}
 	*offset = best_off;
-	return best;
+	return rounddown(best, unit);
 }
 
 /* Drops the ring's own extent from the @n sorted extents; returns how
@@ -683,8 +685,7 @@ int ivshm_chan_switch(struct ivshm_dev *dev, struct ivshm_ring *ring,
 	}
 	if (size > ring->size) {
 		n = ivshm_extents_drop(dev, ivshm_collect_extents(dev), ring);
-		size = ivshm_place_ring(dev, n, ring, size, rs->reserve,
-					&offset);
+		size = ivshm_place_ring(dev, n, ring, rs, &offset);
 		if (size <= ring->size) {
 			err = -ENOBUFS;
 			goto unlock;

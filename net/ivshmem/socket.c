@@ -473,6 +473,7 @@ static void ivshm_resize_plan(struct ivshm_sock *vsk, u32 size, u32 reserve)
 {
 	vsk->resize.size = size;
 	vsk->resize.reserve = reserve;
+	vsk->resize.unit = ivshm_min_channel();
 }
 
 /* Gives up a pending resize (the connection ends). */
@@ -1585,7 +1586,7 @@ static int ivshm_alloc_tx(struct ivshm_dev *dev, u32 size,
 		err = ivshm_chan_alloc(dev, size, ring);
 		if (err != -ENOBUFS || size <= min)
 			break;
-		size = max_t(u32, round_down(size / 2, IVSHM_BLOCK_SIZE), min);
+		size = max_t(u32, rounddown(size / 2, min), min);
 	}
 	if (err != -ENOBUFS)
 		return err;
@@ -2278,11 +2279,13 @@ static void ivshm_rebalance_view(struct ivshm_dev *dev,
 	left -= min(other, left);
 	if (busy)
 		left = div_u64(left, busy);
-	v->cap = max_t(u32, round_down(min_t(u64, left, SZ_1G),
-				       IVSHM_BLOCK_SIZE), v->min);
+	/* Multiples of the minimum: a channel shrunk from the share leaves
+	 * room for whole minimum channels, not slivers nothing can use.
+	 */
+	v->cap = max_t(u32, rounddown((u32)min_t(u64, left, SZ_1G), v->min),
+		       v->min);
 	if (max)
-		v->cap = min(v->cap, max_t(u32, round_down(max,
-							   IVSHM_BLOCK_SIZE),
+		v->cap = min(v->cap, max_t(u32, rounddown(max, v->min),
 					   v->min));
 }
 
