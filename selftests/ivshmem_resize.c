@@ -20,6 +20,12 @@
  *	holds it; then the third grows to 192 KiB into the lowest gap that
  *	holds it, the hole with its own old space counted as free (offset
  *	of the first).
+ *   ivshmem_resize compact
+ *	with six 64 KiB channels laid out in a row and the first two freed,
+ *	the four left shrink to channel_min_size in place (idle_shrink_ms
+ *	set short); once one of them is busy, the three idle ones move down,
+ *	one after the other, to the bottom of the hole (compaction), and
+ *	both connections still carry their data intact.
  * Each step prints "NAME: ok" or "NAME: FAIL why"; exits 1 on a failure.
  */
 #include <glob.h>
@@ -401,17 +407,18 @@ static void test_share(uint64_t data)
 	close(lfd);
 }
 
-/* Growth in place, and growth into the lowest gap. */
-static void test_place(void)
+/* Three connections to ourselves on @port: six CHAN channels in a row
+ * from the returned offset (checked: "layout: ok"); then the first is
+ * closed, leaving a hole of two channels there.
+ */
+static uint32_t row(int lfd, unsigned int port, int c[3], int s[3])
 {
-	int lfd = listener(PORT + 1), c[3], s[3], i;
-	struct dir d2 = { 0 }, d3 = { 0 };
-	struct geom g, want;
 	uint32_t base;
+	struct geom g;
+	int i;
 
-	set_param("channel_max_size", 128 * KIB);
 	for (i = 0; i < 3; i++)
-		pair(lfd, PORT + 1, &c[i], &s[i]);
+		pair(lfd, port, &c[i], &s[i]);
 	base = geometry(c[0], false).off;
 	for (i = 0; i < 6; i++) {
 		g = geometry(i & 1 ? s[i / 2] : c[i / 2], false);
@@ -424,7 +431,20 @@ static void test_place(void)
 	printf("layout: ok\n");
 	close(c[0]);
 	close(s[0]);
-	wait_runs();	/* a hole of two channels at base */
+	wait_runs();
+	return base;
+}
+
+/* Growth in place, and growth into the lowest gap. */
+static void test_place(void)
+{
+	int lfd = listener(PORT + 1), c[3], s[3], i;
+	struct dir d2 = { 0 }, d3 = { 0 };
+	struct geom g, want;
+	uint32_t base;
+
+	set_param("channel_max_size", 128 * KIB);
+	base = row(lfd, PORT + 1, c, s);
 
 	/* The last channel (s[2], the accepted end of the third) has free
 	 * blocks above it: it grows there, not into the lower hole.
@@ -456,14 +476,85 @@ static void test_place(void)
 	close(lfd);
 }
 
+/* Idle minimum channels move down once another channel is busy. */
+static void test_compact(void)
+{
+	int lfd = listener(PORT + 2), c[3], s[3], i, ok = 0;
+	uint32_t min = get_param("channel_min_size"), base;
+	struct dir d1 = { 0 }, d2 = { 0 };
+	long long moved;
+	struct geom g;
+
+	set_param("channel_max_size", 0);
+	base = row(lfd, PORT + 2, c, s);
+	/* All four idle: each shrinks in place to the minimum. */
+	set_param("idle_shrink_ms", 100);
+	for (i = 2; i < 6; i++) {
+		int fd = i & 1 ? s[i / 2] : c[i / 2];
+
+		g = wait_change(fd, (struct geom){ base + i * CHAN, CHAN });
+		if (g.off != base + i * CHAN || g.size != min) {
+			printf("shrink: FAIL channel %d at +%d size %u\n", i,
+			       (int)(g.off - base), g.size);
+			failed = 1;
+		}
+	}
+	printf("shrink: %s\n", failed ? "FAIL" : "ok");
+	wait_runs();
+	moved = counter("channels_moved");
+
+	/* c[2] sends: it is busy and below the share, so the idle three go
+	 * down to the lowest gaps, base, base + min and base + 2 * min, in
+	 * the order the rebalancer meets them.
+	 */
+	d2.tx = c[2];
+	d2.rx = s[2];
+	for (i = 0; i < 500 && counter("channels_moved") < moved + 3; i++) {
+		send_some(&d2, 4 * min);	/* fills it: found full */
+		sleep_ms(10);
+		drain(&d2);
+	}
+	/* Its growth switches once the ring is empty. */
+	wait_runs();
+	for (i = 0; i < 3; i++) {
+		g = geometry(i == 0 ? c[1] : s[i], false);
+		if (g.size == min && g.off >= base && g.off < base + 3 * min &&
+		    !((g.off - base) % min))
+			ok |= 1 << ((g.off - base) / min);
+	}
+	if (ok == 7 && counter("channels_moved") == moved + 3)
+		printf("compact: ok\n");
+	else {
+		printf("compact: FAIL offsets taken %#x, channels_moved +%lld\n",
+		       ok, counter("channels_moved") - moved);
+		failed = 1;
+	}
+	/* Both directions of a moved connection, and the busy one. */
+	d1.tx = c[1];
+	d1.rx = s[1];
+	check_data(&d1, geometry(c[1], false), 1 << 20, "moved c1");
+	d1 = (struct dir){ .tx = s[1], .rx = c[1] };
+	check_data(&d1, geometry(s[1], false), 1 << 20, "moved s1");
+	check_data(&d2, geometry(c[2], false), 1 << 20, "busy c2");
+	printf("data: %s\n", failed ? "FAIL" : "ok");
+	set_param("idle_shrink_ms", 600000);
+	for (i = 1; i < 3; i++) {
+		close(c[i]);
+		close(s[i]);
+	}
+	close(lfd);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "share")) {
 		test_share(strtoull(argv[2], NULL, 0));
 	} else if (argc == 2 && !strcmp(argv[1], "place")) {
 		test_place();
+	} else if (argc == 2 && !strcmp(argv[1], "compact")) {
+		test_compact();
 	} else {
-		fprintf(stderr, "usage: ivshmem_resize share DATA_BYTES | place\n");
+		fprintf(stderr, "usage: ivshmem_resize share DATA_BYTES | place | compact\n");
 		return 2;
 	}
 	return failed;

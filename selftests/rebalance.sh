@@ -13,6 +13,8 @@
 #      alone is shrunk back to the fair share once more channels are busy;
 #      a growth goes in place when the blocks above are free, else to the
 #      lowest gap that holds it, the old ring's space counted as free;
+#      idle minimum channels move down into a hole once another channel
+#      is busy (compaction);
 #   4. exhaustion, on a small region: connections keep coming (with
 #      smaller channels) until even the smallest does not fit, then
 #      ENOBUFS; every open connection still works; once idle channels
@@ -164,8 +166,15 @@ expect "policy: growth in place, then into the lowest gap over its old ring" \
 in place: 64 KiB -> 128 KiB at the same offset: ok
 gap: 64 KiB -> 192 KiB in the lowest gap, over its old ring: ok" \
 	"$("$LAB" exec vm1 --timeout 120 -- "'$RESIZE' place" 2>&1)"
-expect "policy: three growths, one shrink, nothing aborted" "3 1 0" \
-	"$(dev_stat vm1 channels_grown) $(dev_stat vm1 channels_shrunk) $(dev_stat vm1 resizes_aborted)"
+expect "policy: three growths, one shrink, no move, nothing aborted" "3 1 0 0" \
+	"$(dev_stat vm1 channels_grown) $(dev_stat vm1 channels_shrunk) $(dev_stat vm1 channels_moved) $(dev_stat vm1 resizes_aborted)"
+expect "policy: compaction: idle minimum channels move down to the bottom of a hole once a channel is busy" \
+	"layout: ok
+shrink: ok
+compact: ok
+data: ok" \
+	"$("$LAB" exec vm1 --timeout 120 -- "'$RESIZE' compact" 2>&1)"
+expect "policy: compaction: nothing aborted" 0 "$(dev_stat vm1 resizes_aborted)"
 expect "policy: every channel freed afterwards" "$start" "$(free_space vm1)"
 if "$LAB" stop >/dev/null 2>&1; then ok "rebalance: guest kernel logs are clean"
 else not_ok "rebalance: guest kernel logs are clean" "see $IVSHMEM_LAB_DIR/vm*/console.log"; fi

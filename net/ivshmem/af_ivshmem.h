@@ -54,6 +54,7 @@ struct ivshm_stats {
 	atomic64_t doorbells_limited;
 	atomic64_t auth_failures;
 	atomic64_t doorbell_wakes;
+	atomic64_t channels_moved;
 };
 
 /**
@@ -220,11 +221,15 @@ struct ivshm_ring {
  * @unit: a growth cut short by the room there is gets a multiple of this
  *	(channel_min_size, a multiple of the block size), so that every size
  *	the rebalancer picks leaves gaps that hold whole minimum channels
+ * @move: not a resize but a move (compaction): @size is the ring's own,
+ *	and the ring goes to the lowest gap that holds it if that is below
+ *	its offset, else stays
  */
 struct ivshm_resize {
 	u32 size;
 	u32 reserve;
 	u32 unit;
+	bool move;
 };
 
 /* A channel we sent on, closed, and wait for the receiver to release.

@@ -91,6 +91,7 @@ static const struct {
 	IVSHM_FABRIC_STAT(DOORBELLS_LIMITED, doorbells_limited),
 	IVSHM_FABRIC_STAT(AUTH_FAILURES, auth_failures),
 	IVSHM_FABRIC_STAT(DOORBELL_WAKES, doorbell_wakes),
+	IVSHM_FABRIC_STAT(CHANNELS_MOVED, channels_moved),
 #undef IVSHM_FABRIC_STAT
 };
 

@@ -458,6 +458,7 @@ IVSHM_STAT_ATTR(resizes_aborted);
 IVSHM_STAT_ATTR(doorbells_limited);
 IVSHM_STAT_ATTR(auth_failures);
 IVSHM_STAT_ATTR(doorbell_wakes);
+IVSHM_STAT_ATTR(channels_moved);
 
 static struct attribute *ivshm_stats_attrs[] = {
 	&ivshm_stat_doorbells_sent.attr.attr,
@@ -486,6 +487,7 @@ static struct attribute *ivshm_stats_attrs[] = {
 	&ivshm_stat_doorbells_limited.attr.attr,
 	&ivshm_stat_auth_failures.attr.attr,
 	&ivshm_stat_doorbell_wakes.attr.attr,
+	&ivshm_stat_channels_moved.attr.attr,
 	NULL
 };
 

@@ -656,7 +656,10 @@ static unsigned int ivshm_extents_drop(struct ivshm_dev *dev, unsigned int n,
  * free since nothing in it is needed any more: in place when the blocks
  * after the ring's start are free, else in the lowest gap that holds
  * @rs->size; when none does, as large as the room in place or the
- * largest gap allows (see ivshm_place_ring()).  Then it writes
+ * largest gap allows (see ivshm_place_ring()).  A move (@rs->move,
+ * compaction) keeps the size and goes to the lowest gap that holds it,
+ * over the old ring's space too, if that is below the ring's offset;
+ * else nothing changes and 0 is returned.  Then it writes
  * the channel's buff_offset and buff_size, and other guests' allocators
  * see the new extent and the old space free at once.  The caller writes
  * no data before this returns; the release of the control lock orders
@@ -683,7 +686,14 @@ int ivshm_chan_switch(struct ivshm_dev *dev, struct ivshm_ring *ring,
 		err = -ESTALE;
 		goto unlock;
 	}
-	if (size > ring->size) {
+	if (rs->move) {
+		/* A move that finds no lower gap is no failure: it stays. */
+		n = ivshm_extents_drop(dev, ivshm_collect_extents(dev), ring);
+		size = ring->size;
+		if (!ivshm_find_gap(dev, n, size, &offset) ||
+		    offset >= ring->offset)
+			goto unlock;
+	} else if (size > ring->size) {
 		n = ivshm_extents_drop(dev, ivshm_collect_extents(dev), ring);
 		size = ivshm_place_ring(dev, n, ring, rs, &offset);
 		if (size <= ring->size) {
@@ -693,7 +703,9 @@ int ivshm_chan_switch(struct ivshm_dev *dev, struct ivshm_ring *ring,
 	}
 	trace_ivshmem_chan_resize(dev, ring->index, ring->offset, ring->size,
 				  offset, size);
-	if (size > ring->size)
+	if (rs->move)
+		atomic64_inc(&dev->stats.channels_moved);
+	else if (size > ring->size)
 		atomic64_inc(&dev->stats.channels_grown);
 	else
 		atomic64_inc(&dev->stats.channels_shrunk);

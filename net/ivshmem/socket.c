@@ -195,6 +195,8 @@ static u32 ivshm_min_channel(void)
  * @tx_full: times a sender found @tx full since the last rebalance
  * @rebal_pos: @tx.pos at the last rebalance
  * @tx_active: jiffies when the rebalancer last saw @tx.pos move
+ * @move_gen: the region's alloc_generation when a move of @tx found no
+ *	lower gap (compaction tries again once the table changed)
  * @sec_policy: IVSHMEM_SECURITY
  * @sec: the session of a protected connection, else NULL
  * @sec_wanted: connector: this connection is to be protected
@@ -248,6 +250,7 @@ struct ivshm_sock {
 	u32 tx_full;
 	u64 rebal_pos;
 	unsigned long tx_active;
+	u64 move_gen;
 	u8 sec_policy;
 	bool sec_wanted;
 	struct ivshm_sec *sec;
@@ -474,6 +477,7 @@ static void ivshm_resize_plan(struct ivshm_sock *vsk, u32 size, u32 reserve)
 	vsk->resize.size = size;
 	vsk->resize.reserve = reserve;
 	vsk->resize.unit = ivshm_min_channel();
+	vsk->resize.move = false;
 }
 
 /* Gives up a pending resize (the connection ends). */
@@ -788,6 +792,7 @@ static void ivshm_set_established(struct ivshm_sock *vsk)
 	WRITE_ONCE(sk->sk_rcvbuf, ivshm_buf_value(vsk->rx.size));
 	vsk->rebal_pos = 0;
 	vsk->tx_active = jiffies;
+	vsk->move_gen = U64_MAX;
 	vsk->tx_full = 0;
 	vsk->tx_need = 0;
 	vsk->seen_head = 0;
@@ -2224,13 +2229,25 @@ void ivshm_dev_detach_socks(struct ivshm_dev *dev)
  * @cap: the size no channel of ours grows beyond in this run
  * @reserve: bytes of the data area kept free for new connections
  * @urgent: shrink every idle channel of ours now, not after idle_shrink_ms
+ * @compact: a busy channel is below @cap: move idle minimum channels of
+ *	ours down, so that free space merges into gaps it can grow into
+ * @moves: how many more moves this run may make
+ * @alloc_gen: the region's alloc_generation, as read for this run
  */
 struct ivshm_rebal_view {
 	u32 min;
 	u32 cap;
 	u32 reserve;
 	bool urgent;
+	bool compact;
+	unsigned int moves;
+	u64 alloc_gen;
 };
+
+/* Compaction moves at most this many channels of ours per run: each
+ * takes the control lock.
+ */
+#define IVSHM_MOVES_PER_RUN	4
 
 /* Reads the channel table once: a channel whose head_touch or tail moved
  * within the last idle_shrink_ms is busy (a shorter window would count a
@@ -2247,11 +2264,13 @@ static void ivshm_rebalance_view(struct ivshm_dev *dev,
 	u32 max = READ_ONCE(channel_max_size);
 	unsigned long window = msecs_to_jiffies(READ_ONCE(idle_shrink_ms));
 	struct ivshm_chan_seen *seen = dev->rebalance_seen;
+	u32 i, busy = 0, smallest_busy = U32_MAX;
 	u64 other = 0, left;
-	u32 i, busy = 0;
 
 	v->min = ivshm_min_channel();
 	v->reserve = data / 16;
+	v->alloc_gen = ivshm_rd64(&dev->hdr->alloc_generation);
+	v->moves = IVSHM_MOVES_PER_RUN;
 	for (i = 0; i < IVSHM_MAX_CHANNELS; i++) {
 		struct ivshm_channel *ch = ivshm_chan(dev, i);
 		u32 off, size, sig;
@@ -2270,6 +2289,8 @@ static void ivshm_rebalance_view(struct ivshm_dev *dev,
 			seen[i].moved = jiffies;
 		}
 		busy_now = time_before(jiffies, seen[i].moved + window);
+		if (busy_now)
+			smallest_busy = min(smallest_busy, size);
 		if (busy_now && size > v->min)
 			busy++;
 		else
@@ -2287,16 +2308,17 @@ static void ivshm_rebalance_view(struct ivshm_dev *dev,
 	if (max)
 		v->cap = min(v->cap, max_t(u32, rounddown(max, v->min),
 					   v->min));
+	v->compact = smallest_busy < v->cap;
 }
 
-/* Grows or shrinks one of our channels.  Under lock_sock(). */
+/* Grows, shrinks or moves one of our channels.  Under lock_sock(). */
 static void ivshm_rebalance_sock(struct ivshm_sock *vsk,
-				 const struct ivshm_rebal_view *v)
+				 struct ivshm_rebal_view *v)
 {
 	struct ivshm_dev *dev = vsk->dev;
 	bool full = vsk->tx_full || vsk->tx_need;
 	bool moved = vsk->tx.pos != vsk->rebal_pos;
-	u32 size = vsk->tx.size;
+	u32 size = vsk->tx.size, offset;
 	unsigned long idle;
 
 	vsk->tx_full = 0;
@@ -2326,14 +2348,30 @@ static void ivshm_rebalance_sock(struct ivshm_sock *vsk,
 		return;
 	}
 	idle = vsk->tx_active + msecs_to_jiffies(READ_ONCE(idle_shrink_ms));
-	if (full || moved || size <= v->min ||
-	    (!v->urgent && time_before(jiffies, idle)))
+	if (full || moved || (!v->urgent && time_before(jiffies, idle)))
 		return;
-	/* Only an empty ring shrinks, at once: nothing waits for it. */
+	/* Compaction: an idle channel at the minimum moves to the lowest
+	 * gap below it, unless the table has not changed since it last
+	 * found none.
+	 */
+	if (size <= v->min &&
+	    (!v->compact || !v->moves || vsk->move_gen == v->alloc_gen))
+		return;
+	/* Only an empty ring shrinks or moves, at once: nothing waits. */
 	if (ivshm_ring_room(dev, &vsk->tx) != size)
 		return;
-	ivshm_resize_plan(vsk, v->min, 0);
+	if (size > v->min) {
+		ivshm_resize_plan(vsk, v->min, 0);
+		ivshm_resize_try(vsk);
+		return;
+	}
+	v->moves--;
+	offset = vsk->tx.offset;
+	ivshm_resize_plan(vsk, size, 0);
+	vsk->resize.move = true;
 	ivshm_resize_try(vsk);
+	if (vsk->tx.offset == offset)
+		vsk->move_gen = v->alloc_gen;
 }
 
 /**

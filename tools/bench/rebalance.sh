@@ -130,7 +130,7 @@ region_bench() {
 	ex vm2 "setsid '$PERF' server >/tmp/perf.log 2>&1 & sleep 0.5" >/dev/null
 	fair=$(ex vm1 "setsid '$PERF' client -a $P2:5100 -m stream -s 262144 -P 8 \
 			-t 10 >/tmp/perf.out 2>&1 &
-		sleep 6; '$IVSS' fabric -j channels; pkill -f ivshmem-perf" | python3 -c '
+		sleep 6; '$IVSS' fabric -j channels; pkill -x ivshmem-perf; true" | python3 -c '
 import json, sys
 r = json.load(sys.stdin)["regions"][0]
 s = sorted(c["size"] for c in r["channels"]

@@ -1241,6 +1241,7 @@ static const char * const stat_names[IVSHMEM_STAT_MAX + 1] = {
 	[IVSHMEM_STAT_DOORBELLS_LIMITED] = "doorbells_limited",
 	[IVSHMEM_STAT_AUTH_FAILURES] = "auth_failures",
 	[IVSHMEM_STAT_DOORBELL_WAKES] = "doorbell_wakes",
+	[IVSHMEM_STAT_CHANNELS_MOVED] = "channels_moved",
 };
 
 /* A counter's name; "stat_N" for one this ivss does not know. */

@@ -260,6 +260,9 @@ enum {
 	IVSHMEM_STAT_DOORBELL_WAKES,	/* blocked recv()/send() callers the
 					 * doorbell interrupt woke itself
 					 */
+	IVSHMEM_STAT_CHANNELS_MOVED,	/* idle channels of ours moved down
+					 * to merge free space (compaction)
+					 */
 	__IVSHMEM_STAT_MAX,
 };
 
