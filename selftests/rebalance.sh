@@ -32,6 +32,7 @@ export IVSHMEM_LAB_DIR=${IVSHMEM_LAB_DIR:-/tmp/af_ivshmem-rebalance}
 
 CHURN=$TOP/selftests/ivshmem_churn
 RESIZE=$TOP/selftests/ivshmem_resize
+CONFORMANCE=$TOP/selftests/ivshmem_conformance
 PARAMS=/sys/module/af_ivshmem/parameters
 
 # load VM [MODULE-PARAMS]: the module and the test peer
@@ -148,6 +149,23 @@ if [ "$shrunk" -ge 4 ]; then ok "resize: the idle channels shrank ($shrunk times
 else not_ok "resize: the idle channels shrank" "channels_shrunk moved by $shrunk"; fi
 expect "resize: every channel freed afterwards, free space as at the start" \
 	"$start" "$(free_space vm1)"
+# A blocking datagram sender whose channel filled and then drained while
+# it waited (regression, found on the checker kernel: the idle release
+# let the channel go and nobody woke the sender, which hung).  vm1 gets
+# small datagram channels (one drain empties one) and dgram_idle_ms=1, so
+# that every wait would end in that release.
+unload vm1
+run vm1 "insmod '$MODULE' dgram_channel_size=65536 dgram_idle_ms=1" >/dev/null
+run vm2 "setsid '$CONFORMANCE' --mode=server --control-port 7002 \
+	--peer $(peer_id vm1) --port-base 31000 >/tmp/conf.log 2>&1 &
+	echo \$! >/tmp/conf.pid" >/dev/null
+expect_match "datagrams: a sender blocked on a full channel that drains is woken (dgram_idle_ms=1)" \
+	"# 0 of 1 failed" "$("$LAB" exec vm1 --timeout 600 -- "'$CONFORMANCE' --mode=client \
+		--control-host 10.99.0.2 --control-port 7002 --peer $P2 \
+		--port-base 31000 --only '2000 numbered'" 2>&1)"
+run vm2 "kill \$(cat /tmp/conf.pid) 2>/dev/null" >/dev/null
+run vm1 "rmmod af_ivshmem" >/dev/null
+
 # 3. The policy, exactly: vm1 alone, the module loaded afresh (nothing
 # seen yet) with 64 KiB channels and no idle shrinking meanwhile.
 unload vm1

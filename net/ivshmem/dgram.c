@@ -21,8 +21,6 @@
 
 /* Datagrams drained from one channel per event-work run. */
 #define IVSHM_DGRAM_BUDGET	256
-/* A datagram channel unused this long, and empty, is let go. */
-#define IVSHM_DGRAM_IDLE_MS	2000
 
 /**
  * struct ivshm_dgram_tx - our datagram channel to one peer
@@ -31,6 +29,8 @@
  * @peer_epoch: the peer's epoch when we opened it
  * @seen_tail: tail at the last look, to wake senders when it moves
  * @last_used: jiffies of the last datagram sent on it
+ * @waiters: senders waiting for room in it (under tx_mutex); a channel
+ *	with waiters is never idle
  */
 struct ivshm_dgram_tx {
 	bool open;
@@ -38,6 +38,7 @@ struct ivshm_dgram_tx {
 	u64 peer_epoch;
 	u64 seen_tail;
 	unsigned long last_used;
+	unsigned int waiters;
 };
 
 /**
@@ -69,6 +70,10 @@ struct ivshm_dgram_dev {
 unsigned int ivshm_dgram_channel_size = 256 * 1024;
 module_param_named(dgram_channel_size, ivshm_dgram_channel_size, uint, 0444);
 MODULE_PARM_DESC(dgram_channel_size, "bytes of each datagram channel (one per pair of guests and direction), multiple of 4096, at least 64 KiB");
+
+static unsigned int dgram_idle_ms = 2000;
+module_param(dgram_idle_ms, uint, 0644);
+MODULE_PARM_DESC(dgram_idle_ms, "a datagram channel of ours unused this long, empty and with no sender waiting, is let go");
 
 static u32 ivshm_dgram_bytes(u32 len)
 {
@@ -338,11 +343,13 @@ int ivshm_dgram_xmit(struct ivshm_dev *dev, u32 peer, u32 src_port,
 		smp_mb();	/* flag before the recheck of tail */
 		if (ivshm_ring_room(dev, &tx->ring) >= need)
 			continue;
+		tx->waiters++;
 		mutex_unlock(&dd->tx_mutex);
 		*timeo = wait_event_interruptible_timeout
 			(dd->space_wq, ivshm_dgram_may_send(dev, peer, need),
 			 *timeo);
 		mutex_lock(&dd->tx_mutex);
+		tx->waiters--;
 		if (*timeo < 0) {
 			err = *timeo;
 			*timeo = 0;
@@ -518,10 +525,12 @@ bool ivshm_dgram_events(struct ivshm_dev *dev)
 		}
 		ch = ivshm_chan(dev, tx->ring.index);
 		tail = ivshm_rd64(&ch->tail);
-		if (tail == tx->ring.pos &&
+		if (tail == tx->ring.pos && !tx->waiters &&
 		    time_after(jiffies, tx->last_used +
-			       msecs_to_jiffies(IVSHM_DGRAM_IDLE_MS))) {
-			/* Idle and empty: give the space back. */
+			       msecs_to_jiffies(READ_ONCE(dgram_idle_ms)))) {
+			/* Idle and empty: give the space back.  Not while a
+			 * sender waits for room: it was woken by nobody.
+			 */
 			ivshm_dgram_tx_close(dev, p);
 			continue;
 		}
