@@ -536,11 +536,17 @@ bool ivshm_dgram_events(struct ivshm_dev *dev)
 		}
 		if (tail != tx->seen_tail) {
 			tx->seen_tail = tail;
-			if (ivshm_rd16(&ch->send_waiting)) {
-				ivshm_wr16(&ch->send_waiting, 0);
-				wake = true;
-			}
 			active = true;
+			/* Waiters look again at every move; a waiter that
+			 * still lacks room sleeps on, so the flag that makes
+			 * the receiver ring stays up while anyone waits.
+			 */
+			if (tx->waiters)
+				wake = true;
+			else if (ivshm_rd16(&ch->send_waiting))
+				ivshm_wr16(&ch->send_waiting, 0);
+		} else if (tx->waiters && ivshm_ring_room(dev, &tx->ring) < 0) {
+			wake = true;	/* released or refused: they act */
 		}
 	}
 	mutex_unlock(&dd->tx_mutex);

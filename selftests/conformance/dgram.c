@@ -816,53 +816,122 @@ static void inuse_client(struct conf_ctx *ctx)
 #define MANY_LEN	512
 #define MANY_RCVBUF	(4 * 1024 * 1024)
 
-static void many_client(struct conf_ctx *ctx)
+/* Sends @count datagrams of @len bytes (at most MANY_LEN) to the server:
+ * datagram i starts with i, then the pattern of seed @seed + i.
+ */
+static void send_numbered(struct conf_ctx *ctx, int fd, uint32_t count,
+			  size_t len, uint32_t seed)
 {
-	int fd = dg_bound(ctx, CLI(ctx, 0));
 	char buf[MANY_LEN];
 	uint32_t i;
 
-	ctl_expect(ctx, "BOUND");
-	for (i = 0; i < MANY; i++) {
-		fill_pattern(buf, sizeof(buf), 1000 + i, 0);
+	for (i = 0; i < count; i++) {
+		fill_pattern(buf, len, seed + i, 0);
 		memcpy(buf, &i, sizeof(i));
-		CHECK_EQ(CHECK_OK(dg_sendto(ctx, fd, SRV(ctx, 0), buf,
-					    sizeof(buf), 0)), MANY_LEN);
+		CHECK_EQ(CHECK_OK(dg_sendto(ctx, fd, SRV(ctx, 0), buf, len,
+					    0)), (ssize_t)len);
 	}
-	ctl_expect(ctx, "DONE");
-	close(fd);
 }
 
-static void many_server(struct conf_ctx *ctx)
+/* Receives what send_numbered() sent, in order, from the client. */
+static void recv_numbered(struct conf_ctx *ctx, int fd, uint32_t count,
+			  size_t len, uint32_t seed)
 {
-	int fd = dg_socket(ctx);
-	struct sockaddr_ivshmem addr = conf_addr(ctx, IVSHMEM_PEER_ANY,
-						 SRV(ctx, 0));
-	int rcvbuf = MANY_RCVBUF;
 	char buf[2 * MANY_LEN];
 	uint32_t i, no;
 	struct dg_msg m;
 
-	/* Past net.core.rmem_max if we may (root in the lab), else as far
-	 * as SO_RCVBUF goes.
-	 */
+	for (i = 0; i < count; i++) {
+		dg_recv(fd, buf, sizeof(buf), 0, &m);
+		memcpy(&no, buf, sizeof(no));
+		if (m.n != (ssize_t)len || no != i ||
+		    !check_pattern(buf + 4, len - 4, seed + i, 4))
+			conf_fail("datagram %u: %zd bytes, number %u, expected %zu bytes numbered %u%s",
+				  i, m.n, no, len, i,
+				  m.n == (ssize_t)len && no == i ?
+				  ", contents differ" : "");
+		check_from(ctx, &m, CLI(ctx, 0));
+	}
+}
+
+static void many_client(struct conf_ctx *ctx)
+{
+	int fd = dg_bound(ctx, CLI(ctx, 0));
+
+	ctl_expect(ctx, "BOUND");
+	send_numbered(ctx, fd, MANY, MANY_LEN, 1000);
+	ctl_expect(ctx, "DONE");
+	close(fd);
+}
+
+/* A datagram socket bound to the server port with a receive buffer of
+ * @rcvbuf bytes: past net.core.rmem_max if we may (root in the lab), else
+ * as far as SO_RCVBUF goes.
+ */
+static int dg_big_server(struct conf_ctx *ctx, int rcvbuf)
+{
+	int fd = dg_socket(ctx);
+	struct sockaddr_ivshmem addr = conf_addr(ctx, IVSHMEM_PEER_ANY,
+						 SRV(ctx, 0));
+
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf,
 		       sizeof(rcvbuf)))
 		CHECK_OK(setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf,
 				    sizeof(rcvbuf)));
 	CHECK_OK(bind(fd, (struct sockaddr *)&addr, sizeof(addr)));
+	return fd;
+}
+
+static void many_server(struct conf_ctx *ctx)
+{
+	int fd = dg_big_server(ctx, MANY_RCVBUF);
+
 	ctl_send(ctx, "BOUND");
-	for (i = 0; i < MANY; i++) {
-		dg_recv(fd, buf, sizeof(buf), 0, &m);
-		memcpy(&no, buf, sizeof(no));
-		if (m.n != MANY_LEN || no != i ||
-		    !check_pattern(buf + 4, MANY_LEN - 4, 1000 + i, 4))
-			conf_fail("datagram %u: %zd bytes, number %u, expected %d bytes numbered %u%s",
-				  i, m.n, no, MANY_LEN, i,
-				  m.n == MANY_LEN && no == i ?
-				  ", contents differ" : "");
-		check_from(ctx, &m, CLI(ctx, 0));
-	}
+	recv_numbered(ctx, fd, MANY, MANY_LEN, 1000);
+	expect_no_dgram(fd, 200);
+	ctl_send(ctx, "DONE");
+	close(fd);
+}
+
+/* ------------------------------------------------------------------ */
+
+/* 10,000 small datagrams fill the channel; the largest one after them
+ * needs more room than one pass of the receiver frees (256 datagrams),
+ * so its blocking sender must be woken again until it has the room.
+ */
+#define SMALL		10000
+#define SMALL_LEN	16
+#define BIG_SEED	77
+
+static void small_big_client(struct conf_ctx *ctx)
+{
+	int fd = dg_bound(ctx, CLI(ctx, 0));
+	static char big[IVSHMEM_DGRAM_MAX];
+
+	ctl_expect(ctx, "BOUND");
+	send_numbered(ctx, fd, SMALL, SMALL_LEN, 3000);
+	fill_pattern(big, sizeof(big), BIG_SEED, 0);
+	CHECK_EQ(CHECK_OK(dg_sendto(ctx, fd, SRV(ctx, 0), big, sizeof(big),
+				    0)), IVSHMEM_DGRAM_MAX);
+	ctl_expect(ctx, "DONE");
+	close(fd);
+}
+
+static void small_big_server(struct conf_ctx *ctx)
+{
+	int fd = dg_big_server(ctx, 4 * MANY_RCVBUF);
+	static char buf[IVSHMEM_DGRAM_MAX + 1];
+	struct dg_msg m;
+
+	ctl_send(ctx, "BOUND");
+	recv_numbered(ctx, fd, SMALL, SMALL_LEN, 3000);
+	dg_recv(fd, buf, sizeof(buf), 0, &m);
+	if (m.n != IVSHMEM_DGRAM_MAX ||
+	    !check_pattern(buf, IVSHMEM_DGRAM_MAX, BIG_SEED, 0))
+		conf_fail("the last datagram: %zd bytes, expected %d bytes%s",
+			  m.n, IVSHMEM_DGRAM_MAX,
+			  m.n == IVSHMEM_DGRAM_MAX ? ", contents differ" : "");
+	check_from(ctx, &m, CLI(ctx, 0));
 	expect_no_dgram(fd, 200);
 	ctl_send(ctx, "DONE");
 	close(fd);
@@ -1108,6 +1177,8 @@ const struct conf_case conf_dgram_cases[] = {
 	  inuse_client, NULL, 0 },
 	{ "dgram: 2000 numbered 512-byte datagrams from a blocking sender all arrive in order",
 	  many_client, many_server, 240 },
+	{ "dgram: a largest datagram after 10000 small ones from a blocking sender arrives whole",
+	  small_big_client, small_big_server, 240 },
 	{ "dgram: shutdown(SHUT_RD) on a connected socket makes a blocked and the next recv return 0",
 	  shutrd_client, NULL, 0 },
 	{ "dgram: shutdown on an unconnected socket fails with ENOTCONN",
