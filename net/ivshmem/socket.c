@@ -195,8 +195,8 @@ static u32 ivshm_min_channel(void)
  * @tx_full: times a sender found @tx full since the last rebalance
  * @rebal_pos: @tx.pos at the last rebalance
  * @tx_active: jiffies when the rebalancer last saw @tx.pos move
- * @move_gen: the region's alloc_generation when a move of @tx found no
- *	lower gap (compaction tries again once the table changed)
+ * @move_gen: the region's alloc_generation after the last move of @tx
+ *	compaction tried (it tries again once the table changed)
  * @sec_policy: IVSHMEM_SECURITY
  * @sec: the session of a protected connection, else NULL
  * @sec_wanted: connector: this connection is to be protected
@@ -2231,8 +2231,8 @@ void ivshm_dev_detach_socks(struct ivshm_dev *dev)
  * @urgent: shrink every idle channel of ours now, not after idle_shrink_ms
  * @compact: a busy channel is below @cap: move idle minimum channels of
  *	ours down, so that free space merges into gaps it can grow into
- * @moves: how many more moves this run may make
- * @alloc_gen: the region's alloc_generation, as read for this run
+ * @tries: how many more moves this run may try (each takes the control
+ *	lock, whether it finds a lower gap or not)
  */
 struct ivshm_rebal_view {
 	u32 min;
@@ -2240,14 +2240,11 @@ struct ivshm_rebal_view {
 	u32 reserve;
 	bool urgent;
 	bool compact;
-	unsigned int moves;
-	u64 alloc_gen;
+	unsigned int tries;
 };
 
-/* Compaction moves at most this many channels of ours per run: each
- * takes the control lock.
- */
-#define IVSHM_MOVES_PER_RUN	4
+/* Compaction tries at most this many moves of our channels per run. */
+#define IVSHM_MOVE_TRIES_PER_RUN	4
 
 /* Reads the channel table once: a channel whose head_touch or tail moved
  * within the last idle_shrink_ms is busy (a shorter window would count a
@@ -2255,7 +2252,8 @@ struct ivshm_rebal_view {
  * channel larger than the minimum is what the data area, less the reserve
  * and every other channel, leaves to each of them.  Values from the
  * region only bound our own growth, so a hostile guest can only make us
- * more modest.
+ * more modest.  Datagram channels have a fixed size: they count as other
+ * channels, busy or not, and do not ask for compaction.
  */
 static void ivshm_rebalance_view(struct ivshm_dev *dev,
 				 struct ivshm_rebal_view *v)
@@ -2269,12 +2267,11 @@ static void ivshm_rebalance_view(struct ivshm_dev *dev,
 
 	v->min = ivshm_min_channel();
 	v->reserve = data / 16;
-	v->alloc_gen = ivshm_rd64(&dev->hdr->alloc_generation);
-	v->moves = IVSHM_MOVES_PER_RUN;
+	v->tries = IVSHM_MOVE_TRIES_PER_RUN;
 	for (i = 0; i < IVSHM_MAX_CHANNELS; i++) {
 		struct ivshm_channel *ch = ivshm_chan(dev, i);
 		u32 off, size, sig;
-		bool busy_now;
+		bool busy_now, fixed;
 
 		if (ivshm_rd32(&ch->alloc_state) != IVSHM_CHAN_ALLOCATED)
 			continue;
@@ -2288,7 +2285,10 @@ static void ivshm_rebalance_view(struct ivshm_dev *dev,
 			seen[i].sig = sig;
 			seen[i].moved = jiffies;
 		}
-		busy_now = time_before(jiffies, seen[i].moved + window);
+		fixed = (ivshm_rd16(&ch->sock_type) & IVSHM_SOCK_TYPE_MASK) ==
+			SOCK_DGRAM;
+		busy_now = !fixed &&
+			   time_before(jiffies, seen[i].moved + window);
 		if (busy_now)
 			smallest_busy = min(smallest_busy, size);
 		if (busy_now && size > v->min)
@@ -2320,6 +2320,7 @@ static void ivshm_rebalance_sock(struct ivshm_sock *vsk,
 	bool moved = vsk->tx.pos != vsk->rebal_pos;
 	u32 size = vsk->tx.size, offset;
 	unsigned long idle;
+	u64 gen;
 
 	vsk->tx_full = 0;
 	if (moved) {
@@ -2355,7 +2356,8 @@ static void ivshm_rebalance_sock(struct ivshm_sock *vsk,
 	 * found none.
 	 */
 	if (size <= v->min &&
-	    (!v->compact || !v->moves || vsk->move_gen == v->alloc_gen))
+	    (!v->compact || !v->tries ||
+	     vsk->move_gen == ivshm_rd64(&dev->hdr->alloc_generation)))
 		return;
 	/* Only an empty ring shrinks or moves, at once: nothing waits. */
 	if (ivshm_ring_room(dev, &vsk->tx) != size)
@@ -2365,13 +2367,17 @@ static void ivshm_rebalance_sock(struct ivshm_sock *vsk,
 		ivshm_resize_try(vsk);
 		return;
 	}
-	v->moves--;
+	v->tries--;
+	gen = ivshm_rd64(&dev->hdr->alloc_generation);
 	offset = vsk->tx.offset;
 	ivshm_resize_plan(vsk, size, 0);
 	vsk->resize.move = true;
 	ivshm_resize_try(vsk);
-	if (vsk->tx.offset == offset)
-		vsk->move_gen = v->alloc_gen;
+	/* Again only once the table changed, other than by this move (it
+	 * went to the lowest gap: none lower is left).  A value a guest
+	 * wrote there can only make us try more often.
+	 */
+	vsk->move_gen = gen + (vsk->tx.offset != offset);
 }
 
 /**
