@@ -172,6 +172,8 @@ if built; then
 	exit 0
 fi
 
+# flex, bison, libelf and the rest a kernel build needs (not make check).
+"$(dirname "$SELF")/deps.sh" kernel
 mkdir -p "$dir"
 exec 9>"$dir/.lock"
 flock 9

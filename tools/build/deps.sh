@@ -1,13 +1,22 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the build, the lab and the tests need, if
 # any is missing.  Idempotent; run by `make deps` (every other target
-# depends on it).
+# depends on it).  `deps.sh kernel` adds what building a kernel from
+# linux-source-6.1 needs (tools/build/debug-kernel.sh runs it).
 set -euo pipefail
 
 pkgs=(gcc make libc6-dev qemu-system-x86 qemu-utils linux-image-amd64
       linux-headers-amd64 linux-source-6.1 busybox-static kmod cpio sparse
       xz-utils perl python3 procps groff-base python3-docutils dkms libmnl-dev
       pkg-config iperf3 sockperf socat gnuplot-nox)
+case ${1:-} in
+'') ;;
+kernel) pkgs+=(flex bison bc libelf-dev libssl-dev patch) ;;
+*)
+	echo "usage: $0 [kernel]" >&2
+	exit 2
+	;;
+esac
 missing=()
 for p in "${pkgs[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
