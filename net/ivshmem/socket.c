@@ -2375,7 +2375,8 @@ static void ivshm_rebalance_sock(struct ivshm_sock *vsk,
 	ivshm_resize_try(vsk);
 	/* Again only once the table changed, other than by this move (it
 	 * went to the lowest gap: none lower is left).  A value a guest
-	 * wrote there can only make us try more often.
+	 * writes there costs at most IVSHM_MOVE_TRIES_PER_RUN tries a run,
+	 * or moves not made: an optimisation lost, nothing else.
 	 */
 	vsk->move_gen = gen + (vsk->tx.offset != offset);
 }
