@@ -60,9 +60,23 @@ passed=0
 failed=0
 skipped=0
 
+# How long each stage that ran took, printed before the tally (to plan
+# runs that must fit in a time, such as make check-debug's).
+stage_times=
+stage_name=
+stage_start=0
+stage_end() {	# stage_end: the stage that ran last is over
+	[ -n "$stage_name" ] || return 0
+	stage_times+=" $stage_name $(($(date +%s) - stage_start)) s,"
+	stage_name=
+}
+
 stage() {	# stage NAME: run stage NAME? (else it is counted as skipped)
+	stage_end
 	if [ -z "${IVSHMEM_CHECK_ONLY:-}" ] ||
 	   [[ " $IVSHMEM_CHECK_ONLY " == *" $1 "* ]]; then
+		stage_name=$1
+		stage_start=$(date +%s)
 		return 0
 	fi
 	result skip "$1" "not in IVSHMEM_CHECK_ONLY"
@@ -393,7 +407,9 @@ if stage demo; then
 	check "make run: message and 32 MiB arrive in guest 2, logs clean" demo_script
 fi
 
+stage_end
 echo
+echo "# stage times:${stage_times%,}"
 echo "logs: $LOGDIR"
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
