@@ -337,6 +337,7 @@ bool ivshm_chan_geometry(struct ivshm_dev *dev, u32 offset, u32 size);
 struct ivshm_channel *ivshm_reply_channel(struct ivshm_dev *dev, u32 index,
 					  u32 gen, u32 peer, u32 self,
 					  u32 req_index, u32 req_gen);
+int ivshm_ring_state(struct ivshm_dev *dev, const struct ivshm_ring *ring);
 s64 ivshm_ring_room(struct ivshm_dev *dev, const struct ivshm_ring *ring);
 void ivshm_note_bad(struct ivshm_dev *dev, const char *what, u32 index);
 void ivshm_zombies_reap(struct ivshm_dev *dev, bool force);

@@ -486,20 +486,6 @@ static bool ivshm_dgram_drain(struct ivshm_dev *dev, u32 peer)
 	return true;
 }
 
-/* Whether @tx was released or refused by its receiver, or its entry is no
- * longer ours.  Not counted as bad here: the woken senders find it again.
- */
-static bool ivshm_dgram_tx_gone(struct ivshm_dev *dev,
-				const struct ivshm_dgram_tx *tx)
-{
-	struct ivshm_channel *ch = ivshm_chan(dev, tx->ring.index);
-	u32 rstate = ivshm_rd32(&ch->receiver_state);
-
-	return ivshm_rd32(&ch->alloc_state) != IVSHM_CHAN_ALLOCATED ||
-	       ivshm_rd32(&ch->generation) != tx->ring.generation ||
-	       rstate == IVSHM_RECV_RELEASED || rstate == IVSHM_RECV_REFUSED;
-}
-
 /**
  * ivshm_dgram_events() - datagram part of the event work
  * @dev: the region
@@ -559,8 +545,8 @@ bool ivshm_dgram_events(struct ivshm_dev *dev)
 				wake = true;
 			else if (ivshm_rd16(&ch->send_waiting))
 				ivshm_wr16(&ch->send_waiting, 0);
-		} else if (tx->waiters && ivshm_dgram_tx_gone(dev, tx)) {
-			wake = true;	/* they act on it */
+		} else if (tx->waiters && ivshm_ring_state(dev, &tx->ring)) {
+			wake = true;	/* they find it and count it */
 		}
 	}
 	mutex_unlock(&dd->tx_mutex);

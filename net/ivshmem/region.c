@@ -428,6 +428,31 @@ static bool ivshm_find_gap(struct ivshm_dev *dev, unsigned int n, u32 size,
 }
 
 /**
+ * ivshm_ring_state() - is a channel we send on still ours and open?
+ * @dev: the device
+ * @ring: our view of the channel
+ *
+ * Reads the entry's state, generation and receiver state once each and
+ * counts nothing: callers that act on a changed entry count it.
+ *
+ * Return: 0 if the entry is ours and the receiver takes data, -EPIPE
+ * once the receiver has released (or refused) the channel, or
+ * -ECONNRESET if the entry was freed or reallocated behind our back.
+ */
+int ivshm_ring_state(struct ivshm_dev *dev, const struct ivshm_ring *ring)
+{
+	struct ivshm_channel *ch = ivshm_chan(dev, ring->index);
+	u32 rstate = ivshm_rd32(&ch->receiver_state);
+
+	if (ivshm_rd32(&ch->alloc_state) != IVSHM_CHAN_ALLOCATED ||
+	    ivshm_rd32(&ch->generation) != ring->generation)
+		return -ECONNRESET;
+	if (rstate == IVSHM_RECV_RELEASED || rstate == IVSHM_RECV_REFUSED)
+		return -EPIPE;
+	return 0;
+}
+
+/**
  * ivshm_ring_room() - free bytes in a channel we send on
  * @dev: the device
  * @ring: our view of the channel; ring->pos is our own head
@@ -443,16 +468,13 @@ static bool ivshm_find_gap(struct ivshm_dev *dev, unsigned int n, u32 size,
 s64 ivshm_ring_room(struct ivshm_dev *dev, const struct ivshm_ring *ring)
 {
 	struct ivshm_channel *ch = ivshm_chan(dev, ring->index);
-	u32 rstate = ivshm_rd32(&ch->receiver_state);
+	int state = ivshm_ring_state(dev, ring);
 	u64 used;
 
-	if (ivshm_rd32(&ch->alloc_state) != IVSHM_CHAN_ALLOCATED ||
-	    ivshm_rd32(&ch->generation) != ring->generation) {
+	if (state == -ECONNRESET)
 		ivshm_note_bad(dev, "our channel changed", ring->index);
-		return -ECONNRESET;
-	}
-	if (rstate == IVSHM_RECV_RELEASED || rstate == IVSHM_RECV_REFUSED)
-		return -EPIPE;
+	if (state)
+		return state;
 	used = READ_ONCE(ring->pos) - ivshm_rd64(&ch->tail);
 	smp_mb();	/* tail before we overwrite the space it freed */
 	if (used > ring->size) {

@@ -2353,11 +2353,12 @@ static void ivshm_rebalance_sock(struct ivshm_sock *vsk,
 		return;
 	/* Compaction: an idle channel at the minimum moves to the lowest
 	 * gap below it, unless the table has not changed since it last
-	 * found none.
+	 * found none.  The generation is read once, here: the test and the
+	 * record after the try use the same value.
 	 */
+	gen = ivshm_rd64(&dev->hdr->alloc_generation);
 	if (size <= v->min &&
-	    (!v->compact || !v->tries ||
-	     vsk->move_gen == ivshm_rd64(&dev->hdr->alloc_generation)))
+	    (!v->compact || !v->tries || vsk->move_gen == gen))
 		return;
 	/* Only an empty ring shrinks or moves, at once: nothing waits. */
 	if (ivshm_ring_room(dev, &vsk->tx) != size)
@@ -2368,7 +2369,6 @@ static void ivshm_rebalance_sock(struct ivshm_sock *vsk,
 		return;
 	}
 	v->tries--;
-	gen = ivshm_rd64(&dev->hdr->alloc_generation);
 	offset = vsk->tx.offset;
 	ivshm_resize_plan(vsk, size, 0);
 	vsk->resize.move = true;
