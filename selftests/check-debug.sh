@@ -14,7 +14,7 @@
 #
 # Environment: IVSHMEM_SOAK_SECONDS (600), IVSHMEM_SOAK_GUESTS (4),
 # IVSHMEM_FUZZ_SECONDS (60), IVSHMEM_SOAK_SEED, IVSHMEM_PINGPONG_ROUNDS
-# (100000); IVSHMEM_LAB_BOOT_TIMEOUT
+# (100000), IVSHMEM_CHURN_CYCLES (2500); IVSHMEM_LAB_BOOT_TIMEOUT
 # (600: a KASAN kernel boots slowly under TCG); IVSHMEM_LAB_BOOT_SERIAL (1);
 # IVSHMEM_CHECK_DEBUG_ONLY=soak
 # runs the build, the soak and the log scan only; IVSHMEM_CHECK_ONLY="STAGE
@@ -51,6 +51,10 @@ export IVSHMEM_FUZZ_SECONDS=${IVSHMEM_FUZZ_SECONDS:-60}
 # A tenth of the ping-pongs' million round trips: each takes several
 # times longer on this kernel, and the count, not the time, is the test.
 export IVSHMEM_PINGPONG_ROUNDS=${IVSHMEM_PINGPONG_ROUNDS:-100000}
+# A quarter of the churn's 10,000 connect/close cycles, for the same
+# reason (the 10,000 took 20 minutes there): a leaked channel shows after
+# one cycle, and kmemleak and KASAN look at every one.
+export IVSHMEM_CHURN_CYCLES=${IVSHMEM_CHURN_CYCLES:-2500}
 export IVSHMEM_LAB_DIR=${IVSHMEM_LAB_DIR:-/tmp/af_ivshmem-check-debug}
 export IVSHMEM_CHECK_LOGS=${IVSHMEM_CHECK_LOGS:-$IVSHMEM_LAB_DIR-logs}
 
