@@ -14,6 +14,12 @@
  *	more connections send and the first, now more than 1.25 times the
  *	share of four busy channels, is shrunk back to exactly that share,
  *	keeping its offset.
+ *   ivshmem_resize dgram-share DATA_BYTES PEER
+ *	(module freshly loaded, dgram_idle_ms large) a datagram to PEER
+ *	opens a datagram channel at the bottom of the empty region; then one
+ *	stream connection sends alone and grows to the share of one busy
+ *	channel, the datagram channel counted as space taken, not as a
+ *	busy channel (its size is fixed).
  *   ivshmem_resize place
  *	with six 64 KiB channels laid out in a row and the first two freed:
  *	the last one grows to 128 KiB in place although the hole below
@@ -407,6 +413,44 @@ static void test_share(uint64_t data)
 	close(lfd);
 }
 
+/* With a datagram channel to @peer open and just used, one busy stream
+ * channel still grows to the share of one busy channel: a datagram
+ * channel has a fixed size, so it counts only as space taken, never as a
+ * busy channel.  (A datagram to ourselves takes no channel.)
+ */
+static void test_dgram_share(uint64_t data, uint32_t peer)
+{
+	uint32_t dgram = get_param("dgram_channel_size"), base;
+	struct sockaddr_ivshmem addr;
+	struct dir a = { 0 };
+	struct geom g, want;
+	int lfd, d;
+
+	set_param("channel_max_size", 0);
+	/* First, in the empty region: the channel takes its bottom. */
+	d = socket(ivshmem_family(), SOCK_DGRAM, 0);
+	ivshmem_addr(&addr, peer, PORT + 2);
+	if (d < 0 || sendto(d, "d", 1, 0, (struct sockaddr *)&addr,
+			    sizeof(addr)) != 1) {
+		printf("setup: FAIL datagram to peer %u: %s\n", peer,
+		       strerror(errno));
+		exit(1);
+	}
+	lfd = listener(PORT);
+	pair(lfd, PORT, &a.tx, &a.rx);
+	base = geometry(a.tx, false).off;
+	g = grow(&a, "datagram channel open");
+	want.off = base + 2 * CHAN;
+	want.size = share(data, CHAN + dgram, 1);
+	expect("datagram channel open: grows to the share of one busy channel",
+	       g, want, base);
+	check_data(&a, want, 1 << 20, "datagram channel open");
+	close(a.tx);
+	close(a.rx);
+	close(lfd);
+	close(d);
+}
+
 /* Three connections to ourselves on @port: six CHAN channels in a row
  * from the returned offset (checked: "layout: ok"); then the first is
  * closed, leaving a hole of two channels there.
@@ -549,12 +593,15 @@ int main(int argc, char **argv)
 {
 	if (argc == 3 && !strcmp(argv[1], "share")) {
 		test_share(strtoull(argv[2], NULL, 0));
+	} else if (argc == 4 && !strcmp(argv[1], "dgram-share")) {
+		test_dgram_share(strtoull(argv[2], NULL, 0),
+				 (uint32_t)strtoul(argv[3], NULL, 0));
 	} else if (argc == 2 && !strcmp(argv[1], "place")) {
 		test_place();
 	} else if (argc == 2 && !strcmp(argv[1], "compact")) {
 		test_compact();
 	} else {
-		fprintf(stderr, "usage: ivshmem_resize share DATA_BYTES | place | compact\n");
+		fprintf(stderr, "usage: ivshmem_resize share DATA_BYTES | dgram-share DATA_BYTES PEER | place | compact\n");
 		return 2;
 	}
 	return failed;

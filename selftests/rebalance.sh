@@ -197,6 +197,16 @@ data: ok" \
 	"$("$LAB" exec vm1 --timeout 120 -- "'$RESIZE' compact" 2>&1)"
 expect "policy: compaction: nothing aborted" 0 "$(dev_stat vm1 resizes_aborted)"
 expect "policy: every channel freed afterwards" "$start" "$(free_space vm1)"
+# A datagram channel is fixed in size: space taken, never a busy channel
+# that shares the region (the module afresh again: nothing seen yet).
+expect "policy: vm1 reloads af_ivshmem (64 KiB channels, datagram channels kept)" ok \
+	"$(run vm1 "rmmod af_ivshmem_diag && rmmod af_ivshmem &&
+		insmod '$MODULE' channel_size=65536 idle_shrink_ms=600000 \
+		rebalance_interval_ms=20 dgram_idle_ms=600000 &&
+		insmod '$DIAG_MODULE' && echo ok")"
+expect "policy: with a datagram channel open, a busy stream grows to the share of one busy channel" \
+	"datagram channel open: grows to the share of one busy channel: ok" \
+	"$("$LAB" exec vm1 --timeout 120 -- "'$RESIZE' dgram-share $data $P2" 2>&1)"
 if "$LAB" stop >/dev/null 2>&1; then ok "rebalance: guest kernel logs are clean"
 else not_ok "rebalance: guest kernel logs are clean" "see $IVSHMEM_LAB_DIR/vm*/console.log"; fi
 
