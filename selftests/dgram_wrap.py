@@ -3,27 +3,66 @@
 """One-byte AF_IVSHMEM datagrams across the end of the datagram ring.
 
 Usage: dgram_wrap.py recv PORT COUNT | dgram_wrap.py send PEER PORT COUNT
+       dgram_wrap.py block PEER PORT SECONDS
 
 A datagram takes a 16-byte header and its payload padded to 8 bytes, so
 one-byte datagrams (24 bytes) put a header across the ring's end sooner
 or later (selftests/hostile.sh sizes the ring for that).  The receiver
 checks that all COUNT arrive, in order, with the right byte, and prints
-"ok COUNT" or what went wrong.  Python has no AF_IVSHMEM addresses: they
-are built by hand and passed to libc through ctypes.
+"ok COUNT" or what went wrong.  "block" fills a channel nobody drains
+and waits in one more send (selftests/hostile.sh lets the channel go
+meanwhile; see block()).  Python has no AF_IVSHMEM addresses: they are
+built by hand and passed to libc through ctypes.
 """
 import ctypes
+import errno
 import socket
 import struct
 import sys
+import time
 
 libc = ctypes.CDLL(None, use_errno=True)
 FAMILY = int(open("/sys/module/af_ivshmem/parameters/family").read())
 ANY32, ANY16 = 0xFFFFFFFF, 0xFFFF
 SO_RCVBUFFORCE = 33
+MSG_DONTWAIT = 0x40
 
 
 def addr(peer, port):
     return struct.pack("=HHIIHH", FAMILY, 0, port, peer, ANY16, 0)
+
+
+def block(s, peer, port, seconds):
+    """Fills the channel to PEER (nobody drains it) without waiting, then
+    sends one more datagram that waits for room, SECONDS at most (its
+    SO_SNDTIMEO).  Prints "full", then "sent after the wait" if the send
+    returned before that timeout ran out, or what went wrong."""
+    a = addr(peer, port)
+    payload = bytes(1000)
+    for i in range(100000):
+        if libc.sendto(s.fileno(), payload, len(payload), MSG_DONTWAIT,
+                       a, len(a)) != len(payload):
+            err = ctypes.get_errno()
+            if err != errno.EAGAIN:
+                print(f"sendto {i}: errno {err}")
+                return 1
+            break
+    else:
+        print("never full")
+        return 1
+    print("full", flush=True)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO,
+                 struct.pack("ll", seconds, 0))
+    start = time.monotonic()
+    if libc.sendto(s.fileno(), payload, len(payload), 0, a,
+                   len(a)) != len(payload):
+        print(f"errno {ctypes.get_errno()}")
+        return 1
+    if time.monotonic() - start >= seconds:
+        print("sent only once SO_SNDTIMEO ran out: nothing woke the sender")
+        return 1
+    print("sent after the wait")
+    return 0
 
 
 def main():
@@ -48,6 +87,8 @@ def main():
                 return 1
         print(f"ok {count}")
         return 0
+    if sys.argv[1] == "block":
+        return block(s, *map(int, sys.argv[2:5]))
     peer, port, count = map(int, sys.argv[2:5])
     a = addr(peer, port)
     for i in range(count):

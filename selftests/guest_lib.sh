@@ -44,6 +44,10 @@ run() {		# run VM CMD: output (stdout and stderr) of CMD in VM
 dev_stat() {	# dev_stat VM COUNTER: a counter of VM's (first) device
 	run "$1" "cat /sys/bus/pci/drivers/af_ivshmem/0000:*/stats/$2 | head -1"
 }
+peer_id() {	# peer_id VM: its peer id on region 0
+	run "$1" "'$IVSS' fabric -j" |
+		python3 -c 'import json,sys; print(json.load(sys.stdin)["regions"][0]["self"])'
+}
 finish() {	# stop the lab, print the plan, exit with the verdict
 	"$LAB" stop >/dev/null 2>&1
 	echo "1..$n"

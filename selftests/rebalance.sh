@@ -47,10 +47,6 @@ load() {
 unload() {	# unload VM
 	run "$1" "pkill -f ivshmem_peerd; sleep 0.5; rmmod af_ivshmem" >/dev/null
 }
-peer_id() {	# peer_id VM: its peer id on region 0
-	run "$1" "'$IVSS' fabric -j" |
-		python3 -c 'import json,sys; print(json.load(sys.stdin)["regions"][0]["self"])'
-}
 # free VM: "FREE DATA CHANNELS" of region 0 as VM sees it, once no channel
 # is left (up to 10 s), else as it is then
 free_space() {
