@@ -6,11 +6,11 @@ Usage: dgram_release.py SHM_FILE SENDER RECEIVER [SECONDS]
 
 Run on the host against a lab region's memory file.  Waits (SECONDS, 60
 by default) until the datagram channel from peer SENDER to peer RECEIVER
-has its sender waiting for room (send_waiting set), half a second more so
-that the sender is asleep, then writes IVSHM_RECV_RELEASED into the
-entry's receiver_state: what a receiver writes when it gives up on a
-channel (one it found corrupt, say).  Prints "released INDEX", or "no
-waiting sender" and exits 1.  The offsets are the shared-memory ABI's
+has its sender waiting for room (send_waiting set), two seconds more so
+that the sender is asleep, then, the entry unchanged, writes
+IVSHM_RECV_RELEASED into its receiver_state: what a receiver writes when
+it gives up on a channel (one it found corrupt, say).  Prints "released
+INDEX", or what went wrong and exits 1.  The offsets are the shared-memory ABI's
 channel table (Documentation/networking/af_ivshmem.rst).
 """
 import mmap
@@ -22,16 +22,22 @@ CHAN_TABLE, CHAN_SIZE, MAX_CHANNELS = 8192, 128, 4096
 ALLOCATED, SOCK_DGRAM, RECV_RELEASED = 1, 2, 3
 
 
+def entry(shm, i):
+    """(alloc_state, generation, sender, receiver, sock_type, waiting)."""
+    e = CHAN_TABLE + i * CHAN_SIZE
+    return (struct.unpack_from("<II", shm, e) +
+            struct.unpack_from("<HH", shm, e + 16) +
+            struct.unpack_from("<HH", shm, e + 40))
+
+
 def waiting_channel(shm, sender, receiver):
-    """The index of the waiting datagram channel SENDER -> RECEIVER."""
+    """(index, generation) of the waiting datagram channel SENDER ->
+    RECEIVER, or None."""
     for i in range(MAX_CHANNELS):
-        e = CHAN_TABLE + i * CHAN_SIZE
-        state = struct.unpack_from("<I", shm, e)[0]
-        snd, rcv = struct.unpack_from("<HH", shm, e + 16)
-        sock_type, waiting = struct.unpack_from("<HH", shm, e + 40)
+        state, gen, snd, rcv, sock_type, waiting = entry(shm, i)
         if (state == ALLOCATED and (snd, rcv) == (sender, receiver) and
                 sock_type & 0xFF == SOCK_DGRAM and waiting):
-            return i
+            return i, gen
     return None
 
 
@@ -42,14 +48,20 @@ def main():
         shm = mmap.mmap(f.fileno(), 0)
         end = time.monotonic() + seconds
         while time.monotonic() < end:
-            i = waiting_channel(shm, sender, receiver)
-            if i is not None:
-                time.sleep(0.5)
-                struct.pack_into("<I", shm, CHAN_TABLE + i * CHAN_SIZE + 72,
-                                 RECV_RELEASED)
-                print(f"released {i}")
-                return 0
-            time.sleep(0.05)
+            found = waiting_channel(shm, sender, receiver)
+            if found is None:
+                time.sleep(0.05)
+                continue
+            i, gen = found
+            time.sleep(2)
+            state, now_gen = entry(shm, i)[:2]
+            if (state, now_gen) != (ALLOCATED, gen):
+                print(f"channel {i} changed while waiting")
+                return 1
+            struct.pack_into("<I", shm, CHAN_TABLE + i * CHAN_SIZE + 72,
+                             RECV_RELEASED)
+            print(f"released {i}")
+            return 0
     print("no waiting sender")
     return 1
 

@@ -11,8 +11,9 @@
 # complete with every byte intact; the touched ones complete intact or end
 # with ECONNRESET, never with wrong data; the guests count what they saw,
 # stay responsive during the storm, and take new connections afterwards.
-# Also: what an unprivileged process in a guest can reach of the region.
-# Prints TAP; exits non-zero on failure.
+# Also: what an unprivileged process in a guest can reach of the region,
+# datagram headers across the ring's end, and a waiting datagram sender
+# whose channel the host lets go.  Prints TAP; exits non-zero on failure.
 set -uo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -64,30 +65,34 @@ expect "... all received, in order, intact" "ready
 ok 3000" "$(wait_out vm2 /tmp/dw.out '^(ok|timeout|datagram|bind)')"
 
 # ---- a datagram channel let go while its sender waits ----
-# vm2 is frozen (its QEMU stopped), so that nothing drains vm1's datagram
-# channel to it; vm1 fills it and one more send waits for room.  The
-# host then writes "released" into the channel's receiver_state, as vm2
-# would on giving up on the channel.  vm1's event work must wake the
-# sender, which opens a new channel and sends there.  (Regression: it
-# woke senders only when the tail moved, so this one slept until its
-# SO_SNDTIMEO, 60 s, ran out, and only then found the channel let go.)  vm1 does not declare the frozen
-# vm2 dead meanwhile (liveness_timeout_ms raised); vm2 is frozen for a
-# few seconds only.
+# vm2 is paused (QMP stop: its clock stops too) so that nothing drains
+# vm1's datagram channel to it; vm1 fills it and one more send waits for
+# room.  The host then writes "released" into the channel's
+# receiver_state, as vm2 would on giving up on the channel.  vm1's event
+# work must wake the sender, which opens a new channel and sends there.
+# (Regression: it woke senders only when the tail moved, so this one
+# slept until its SO_SNDTIMEO, 60 s, ran out, and only then found the
+# channel let go.)  vm1 does not declare the paused vm2 dead meanwhile:
+# its liveness timeout is raised, and put back once vm2 runs again.
 P1=$(peer_id vm1)
 P2=$(peer_id vm2)
 LIVENESS=/sys/module/af_ivshmem/parameters/liveness_timeout_ms
+liveness=$(run vm1 "cat $LIVENESS")
 run vm1 "echo 600000 >$LIVENESS" >/dev/null
-kill -STOP "$(cat "$IVSHMEM_LAB_DIR/vm2/qemu.pid")"
+"$LAB" qmp vm2 '{"execute": "stop"}' >/dev/null
 run vm1 "setsid sh -c \"'$DGRAM_WRAP' block $P2 9001 60 >/tmp/dwb.out 2>&1\" &" >/dev/null
-released=$("$TOP/selftests/dgram_release.py" "$IVSHMEM_LAB_DIR/shm" "$P1" "$P2" 60)
-out=$(wait_out vm1 /tmp/dwb.out '^(sent|errno|never)')
-kill -CONT "$(cat "$IVSHMEM_LAB_DIR/vm2/qemu.pid")"
-run vm1 "echo 2000 >$LIVENESS" >/dev/null
+released=$("$TOP/selftests/dgram_release.py" "$IVSHMEM_LAB_DIR/shm" "$P1" "$P2" 120)
+out=$(wait_out vm1 /tmp/dwb.out '^done')
+"$LAB" qmp vm2 '{"execute": "cont"}' >/dev/null
+run vm2 true >/dev/null
+sleep 1	# vm1 sees vm2's heartbeat again before the timeout is back
+run vm1 "echo $liveness >$LIVENESS" >/dev/null
 expect_match "the host lets go of vm1's datagram channel while a sender waits" \
 	released "$released"
 expect "the waiting sender is woken, opens a new channel and sends there" \
 	"full
-sent after the wait" "$out"
+sent after the wait
+done" "$out"
 
 # ---- unprivileged access ----
 dev=$(run vm1 "grep -l 0x1110 /sys/bus/pci/devices/*/device | head -1")

@@ -435,8 +435,8 @@ static bool ivshm_find_gap(struct ivshm_dev *dev, unsigned int n, u32 size,
  * Reads the entry's state, generation and receiver state once each and
  * counts nothing: callers that act on a changed entry count it.
  *
- * Return: 0 if the entry is ours and the receiver takes data, -EPIPE
- * once the receiver has released (or refused) the channel, or
+ * Return: 0 if the entry is ours and its receiver_state is neither
+ * RELEASED nor REFUSED, -EPIPE once it is one of those, or
  * -ECONNRESET if the entry was freed or reallocated behind our back.
  */
 int ivshm_ring_state(struct ivshm_dev *dev, const struct ivshm_ring *ring)
@@ -461,8 +461,8 @@ int ivshm_ring_state(struct ivshm_dev *dev, const struct ivshm_ring *ring)
  * Also checks that the entry is still ours: one freed or reallocated
  * behind our back (only a hostile guest does that) is not written to.
  *
- * Return: the free bytes, -EPIPE once the receiver has released (or
- * refused) the channel, or -ECONNRESET for an impossible tail or an
+ * Return: the free bytes, -EPIPE once the receiver wrote RELEASED or
+ * REFUSED, or -ECONNRESET for an impossible tail or an
  * entry that changed (counted).
  */
 s64 ivshm_ring_room(struct ivshm_dev *dev, const struct ivshm_ring *ring)
