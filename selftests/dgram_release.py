@@ -10,21 +10,30 @@ has its sender waiting for room (send_waiting set), two seconds more so
 that the sender is asleep, then, the entry unchanged, writes
 IVSHM_RECV_RELEASED into its receiver_state: what a receiver writes when
 it gives up on a channel (one it found corrupt, say).  Prints "released
-INDEX", or what went wrong and exits 1.  The offsets are the shared-memory ABI's
-channel table (Documentation/networking/af_ivshmem.rst).
+INDEX", or what went wrong and exits 1.  The channel table's offset and
+size come from the control section (as security_ring.py reads them); the
+entry offsets are the shared-memory ABI's (af_ivshmem.rst).
 """
 import mmap
 import struct
 import sys
 import time
 
-CHAN_TABLE, CHAN_SIZE, MAX_CHANNELS = 8192, 128, 4096
+CHAN_SIZE = 128
 ALLOCATED, SOCK_DGRAM, RECV_RELEASED = 1, 2, 3
+
+
+def table(shm):
+    """(offset, entries) of the channel table, from the control section
+    (as security_ring.py reads them)."""
+    count, = struct.unpack_from("<I", shm, 24)
+    offset, = struct.unpack_from("<I", shm, 32)
+    return offset, count
 
 
 def entry(shm, i):
     """(alloc_state, generation, sender, receiver, sock_type, waiting)."""
-    e = CHAN_TABLE + i * CHAN_SIZE
+    e = table(shm)[0] + i * CHAN_SIZE
     return (struct.unpack_from("<II", shm, e) +
             struct.unpack_from("<HH", shm, e + 16) +
             struct.unpack_from("<HH", shm, e + 40))
@@ -33,7 +42,7 @@ def entry(shm, i):
 def waiting_channel(shm, sender, receiver):
     """(index, generation) of the waiting datagram channel SENDER ->
     RECEIVER, or None."""
-    for i in range(MAX_CHANNELS):
+    for i in range(table(shm)[1]):
         state, gen, snd, rcv, sock_type, waiting = entry(shm, i)
         if (state == ALLOCATED and (snd, rcv) == (sender, receiver) and
                 sock_type & 0xFF == SOCK_DGRAM and waiting):
@@ -58,7 +67,7 @@ def main():
             if (state, now_gen) != (ALLOCATED, gen):
                 print(f"channel {i} changed while waiting")
                 return 1
-            struct.pack_into("<I", shm, CHAN_TABLE + i * CHAN_SIZE + 72,
+            struct.pack_into("<I", shm, table(shm)[0] + i * CHAN_SIZE + 72,
                              RECV_RELEASED)
             print(f"released {i}")
             return 0
