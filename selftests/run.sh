@@ -29,7 +29,8 @@
 #
 # IVSHMEM_CHECK_ONLY="STAGE ..." runs only the stages named (build host
 # doorbell plain liveness regions rebalance ivshmem-run perf hostile diag
-# security soak dkms demo) and counts the others as skipped.
+# security soak dkms demo) and counts the others as skipped;
+# `run.sh --stages` prints that list and exits.
 # IVSHMEM_PINGPONG_ROUNDS (1000000) sets the long ping-pongs' round trips
 # (make check-debug runs fewer: its kernel is several times slower).
 set -uo pipefail
@@ -41,6 +42,11 @@ cd "$TOP" || exit 1
 # a slow kernel a few stages at a time).
 STAGES="build host doorbell plain liveness regions rebalance ivshmem-run perf
 	hostile diag security soak dkms demo"
+if [ "${1:-}" = --stages ]; then
+	# shellcheck disable=SC2086 # one line, the words as they are
+	echo $STAGES
+	exit 0
+fi
 for s in ${IVSHMEM_CHECK_ONLY:-}; do
 	if [[ " ${STAGES//[[:space:]]/ } " != *" $s "* ]]; then
 		echo "IVSHMEM_CHECK_ONLY: no stage \"$s\"; stages: "$STAGES >&2
