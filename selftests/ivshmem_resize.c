@@ -361,6 +361,33 @@ static uint32_t share(uint64_t data, uint64_t other, unsigned int busy)
 	return (uint32_t)((data - data / 16 - other) / busy) / unit * unit;
 }
 
+/* A new connection to ourselves on @lfd's port (PORT) sends alone: its
+ * channel grows to the share of one busy channel, with @taken bytes of
+ * the region's data area in other channels.  The accepted end's channel
+ * follows it and never sends (not busy); the old ring is too small a
+ * gap, so the growth goes above both.  Checks the growth and data
+ * through it under @name; sets @want to the new geometry and returns
+ * the channel's first offset.
+ */
+static uint32_t grow_alone(struct dir *a, int lfd, uint64_t data,
+			   uint64_t taken, const char *name, struct geom *want)
+{
+	char what[128];
+	uint32_t base;
+	struct geom g;
+
+	pair(lfd, PORT, &a->tx, &a->rx);
+	base = geometry(a->tx, false).off;
+	g = grow(a, name);
+	want->off = base + 2 * CHAN;
+	want->size = share(data, taken, 1);
+	snprintf(what, sizeof(what),
+		 "%s: grows to the share of one busy channel", name);
+	expect(what, g, *want, base);
+	check_data(a, *want, 1 << 20, name);
+	return base;
+}
+
 /* One busy channel grows to its share, then is shrunk back to the share
  * of four.
  */
@@ -372,16 +399,7 @@ static void test_share(uint64_t data)
 	int lfd = listener(PORT), i;
 
 	set_param("channel_max_size", 0);
-	pair(lfd, PORT, &a.tx, &a.rx);
-	base = geometry(a.tx, false).off;
-	/* The accepted end's channel follows, never sends: not busy.  The
-	 * old ring is too small a gap, so the growth goes above both.
-	 */
-	g = grow(&a, "alone");
-	want.off = base + 2 * CHAN;
-	want.size = share(data, CHAN, 1);
-	expect("alone: grows to the share of one busy channel", g, want, base);
-	check_data(&a, want, 1 << 20, "alone");
+	base = grow_alone(&a, lfd, data, CHAN, "alone", &want);
 	/* Runs that see it sent since the last run see one busy channel. */
 	wait_runs();
 
@@ -420,10 +438,10 @@ static void test_share(uint64_t data)
  */
 static void test_dgram_share(uint64_t data, uint32_t peer)
 {
-	uint32_t dgram = get_param("dgram_channel_size"), base;
+	uint32_t dgram = get_param("dgram_channel_size");
 	struct sockaddr_ivshmem addr;
 	struct dir a = { 0 };
-	struct geom g, want;
+	struct geom want;
 	int lfd, d;
 
 	set_param("channel_max_size", 0);
@@ -437,14 +455,7 @@ static void test_dgram_share(uint64_t data, uint32_t peer)
 		exit(1);
 	}
 	lfd = listener(PORT);
-	pair(lfd, PORT, &a.tx, &a.rx);
-	base = geometry(a.tx, false).off;
-	g = grow(&a, "datagram channel open");
-	want.off = base + 2 * CHAN;
-	want.size = share(data, CHAN + dgram, 1);
-	expect("datagram channel open: grows to the share of one busy channel",
-	       g, want, base);
-	check_data(&a, want, 1 << 20, "datagram channel open");
+	grow_alone(&a, lfd, data, CHAN + dgram, "datagram channel open", &want);
 	close(a.tx);
 	close(a.rx);
 	close(lfd);
