@@ -24,12 +24,12 @@
 #
 # The run resumes: each stage's output and the scan of its guests'
 # kernel logs are kept once the stage has ended, under the kernel's cache
-# directory (results/KEY, KEY a hash of the sources but the Markdown and
-# Documentation/, changes not committed included, and of the IVSHMEM_*
-# settings), and a later run of the same sources on the same kernel shows
+# directory (results/KEY: see results_key for what KEY hashes), and a
+# later run of the same sources and settings on the same kernel shows
 # them again instead of running the stage: the suite takes longer than
-# some machines stay up.  Stages named in IVSHMEM_CHECK_ONLY always run;
-# IVSHMEM_CHECK_DEBUG_FRESH=1 forgets every kept result first.
+# some machines stay up.  The build stage always runs (minutes).  Stages
+# named in IVSHMEM_CHECK_ONLY always run; IVSHMEM_CHECK_DEBUG_FRESH=1
+# forgets the kept results of these sources first.
 set -uo pipefail
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
@@ -115,17 +115,19 @@ scan_logs() {
 	fi
 }
 
-# results_key: what a kept result depends on, hashed: the sources (but
-# the Markdown and Documentation/), changes not committed, and the
-# settings.  Nothing outside a git checkout.
+# results_key: what a kept result depends on, hashed: the content of
+# every file of the working tree that git tracks or does not ignore
+# (committed or not), but the Markdown, Documentation/ (the build stage,
+# which renders it, is never kept) and this script (what it passes to the
+# stages is in the IVSHMEM_* settings, hashed too).  Nothing outside a
+# git checkout.
 results_key() {
-	local docs=(. ':!*.md' ':!Documentation')
+	local not=(. ':!*.md' ':!Documentation' ':!selftests/check-debug.sh')
 	git -C "$TOP" rev-parse --git-dir >/dev/null 2>&1 || return 0
 	{
-		git -C "$TOP" ls-files -s -- "${docs[@]}"
-		git -C "$TOP" diff HEAD -- "${docs[@]}"
-		git -C "$TOP" ls-files -o --exclude-standard -z -- "${docs[@]}" |
-			(cd "$TOP" && xargs -0 -r sha256sum)
+		git -C "$TOP" ls-files -z --cached --others --exclude-standard \
+			-- "${not[@]}" | sort -zu |
+			(cd "$TOP" && xargs -0 -r sha256sum 2>&1)
 		env | grep '^IVSHMEM_' |
 			grep -Ev '^IVSHMEM_CHECK_(ONLY|DEBUG_FRESH|DEBUG_ONLY)=' | sort
 	} | sha256sum | cut -c1-16
@@ -150,66 +152,86 @@ tally() {	# tally FILE: adds a stage's last line, "STAGE: N passed, N failed"
 }
 
 # run_stage STAGE FILE: runs STAGE of the suite and scans its logs into
-# FILE, which ends "STAGE: N passed, N failed" once the stage has ended.
+# FILE, which ends "STAGE: N passed, N failed".  Returns 1 if the stage
+# did not end (run.sh killed, or no tally): such a FILE is not to keep.
 run_stage() {
-	local p f
+	local p f rc
 	: >"$stamp"
 	IVSHMEM_CHECK_ONLY=$1 IVSHMEM_CHECK_LOGS=$IVSHMEM_CHECK_LOGS/$1 \
 		"$TOP/selftests/run.sh" >"$out" 2>&1
+	rc=$?
 	p=$(tail -n 1 "$out" | sed -n 's/^\([0-9]*\) passed.*/\1/p')
 	f=$(tail -n 1 "$out" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
 	{
 		head -n -1 "$out" | grep -v '# SKIP not in IVSHMEM_CHECK_ONLY$'
 		[ -n "$p" ] && [ -n "$f" ] ||
-			echo "not ok - $1: run.sh ended without a tally"
+			echo "not ok - $1: run.sh ended without a tally (exit status $rc)"
 		scan_logs "$1"
-	} >"$2.new"
-	p=$(grep '^ok ' "$2.new" | grep -vc '# SKIP')
-	f=$(grep -c '^not ok ' "$2.new")
-	echo "$1: $p passed, $f failed" >>"$2.new"
-	mv "$2.new" "$2"
+	} >"$2"
+	p=$(grep '^ok ' "$2" | grep -vc '# SKIP')
+	f=$(grep -c '^not ok ' "$2")
+	echo "$1: $p passed, $f failed" >>"$2"
+	[ -n "$p" ] && [ -n "$f" ] && [ "$rc" -lt 128 ]
+}
+
+# kept_ok FILE: FILE is a whole kept result (its last line a tally).
+kept_ok() {
+	[ -f "$1" ] && tail -n 1 "$1" | grep -qE '^[a-z-]+: [0-9]+ passed, [0-9]+ failed$'
 }
 
 mkdir -p "$IVSHMEM_CHECK_LOGS"
 if [ "${IVSHMEM_CHECK_DEBUG_ONLY:-}" = soak ]; then
 	: >"$stamp"
-	IVSHMEM_LAB_DIR=$IVSHMEM_LAB_DIR-soak "$TOP/selftests/soak.sh" |
+	IVSHMEM_LAB_DIR=$IVSHMEM_LAB_DIR-soak "$TOP/selftests/soak.sh" 2>&1 |
 		tee "$IVSHMEM_CHECK_LOGS/soak.tap" >"$out"
+	rc=${PIPESTATUS[0]}
+	if [ "$rc" -ne 0 ] && ! grep -q '^not ok ' "$out"; then
+		echo "not ok - soak: exit status $rc" >>"$out"
+	fi
 	scan_logs soak >>"$out"
-	echo "soak: $(grep -c '^ok ' "$out") passed, $(grep -c '^not ok ' "$out") failed" >>"$out"
+	p=$(grep '^ok ' "$out" | grep -vc '# SKIP')
+	[ "$p" -gt 0 ] || echo "not ok - soak: no test passed" >>"$out"
+	echo "soak: $p passed, $(grep -c '^not ok ' "$out") failed" >>"$out"
 	cat "$out"
 	tally "$out"
 else
 	stages=$("$TOP/selftests/run.sh" --stages)
-	for s in ${IVSHMEM_CHECK_ONLY:-}; do
+	only=$(echo ${IVSHMEM_CHECK_ONLY:-})	# one space between names
+	for s in $only; do
 		if [[ " $stages " != *" $s "* ]]; then
 			echo "IVSHMEM_CHECK_ONLY: no stage \"$s\"; stages: $stages" >&2
 			exit 2
 		fi
 	done
+	if [ -n "${IVSHMEM_CHECK_ONLY:-}" ] && [ -z "$only" ]; then
+		echo "IVSHMEM_CHECK_ONLY: no stage named" >&2
+		exit 2
+	fi
 	key=$(results_key)
 	kept=
 	if [ -n "$key" ]; then
 		kept=$dir/results/$key
 		[ "${IVSHMEM_CHECK_DEBUG_FRESH:-0}" = 0 ] || rm -rf "$kept"
-		# Results of other sources or settings are of no more use.
-		find "$dir/results" -mindepth 1 -maxdepth 1 ! -name "$key" \
-			-exec rm -rf {} + 2>/dev/null
 		mkdir -p "$kept"
 		echo "# kept results: $kept"
 	fi
 	for s in $stages; do
-		if [ -n "${IVSHMEM_CHECK_ONLY:-}" ] &&
-		   [[ " $IVSHMEM_CHECK_ONLY " != *" $s "* ]]; then
-			continue
-		fi
-		file=${kept:+$kept/$s.out}
-		file=${file:-$IVSHMEM_CHECK_LOGS/$s.out}
-		if [ -n "$kept" ] && [ -f "$file" ] && [ -z "${IVSHMEM_CHECK_ONLY:-}" ]; then
-			echo "# stage $s: kept from $(date -r "$file" '+%F %T'), same sources and kernel"
+		[ -z "$only" ] || [[ " $only " == *" $s "* ]] || continue
+		file=$IVSHMEM_CHECK_LOGS/$s.out
+		if [ -n "$kept" ] && [ -z "$only" ] && [ "$s" != build ] &&
+		   kept_ok "$kept/$s.out"; then
+			echo "# stage $s: kept from $(date -r "$kept/$s.out" '+%F %T'), same sources and kernel"
+			file=$kept/$s.out
 		else
 			echo "# stage $s"
-			run_stage "$s" "$file"
+			# Kept only if it ended and the sources did not change
+			# meanwhile; never the build stage (it also renders
+			# Documentation/, which the key leaves out).
+			if run_stage "$s" "$file" && [ -n "$kept" ] &&
+			   [ "$s" != build ] && [ "$(results_key)" = "$key" ]; then
+				cp "$file" "$kept/$s.out.new" && sync &&
+					mv "$kept/$s.out.new" "$kept/$s.out"
+			fi
 		fi
 		cat "$file"
 		tally "$file"
