@@ -23,7 +23,7 @@
 # suite, hours long on this kernel under TCG, can run a piece at a time.
 #
 # The run resumes: each stage's output and the scan of its guests'
-# kernel logs are kept once the stage has ended, under the kernel's cache
+# kernel logs are kept once the stage has passed, under the kernel's cache
 # directory (results/KEY: see results_key for what KEY hashes), and a
 # later run of the same sources and settings on the same kernel shows
 # them again instead of running the stage: the suite takes longer than
@@ -151,6 +151,13 @@ tally() {	# tally FILE: adds a stage's last line, "STAGE: N passed, N failed"
 		awk '{ s += $1 } END { print s + 0 }')))
 }
 
+# stage_tally STAGE FILE: ends FILE with "STAGE: N passed, N failed",
+# counted from its TAP lines (skips are not passes).
+stage_tally() {
+	echo "$1: $(grep '^ok ' "$2" | grep -vc '# SKIP') passed," \
+		"$(grep -c '^not ok ' "$2") failed" >>"$2"
+}
+
 # run_stage STAGE FILE: runs STAGE of the suite and scans its logs into
 # FILE, which ends "STAGE: N passed, N failed".  Returns 1 if the stage
 # did not end (run.sh killed, or no tally): such a FILE is not to keep.
@@ -163,20 +170,22 @@ run_stage() {
 	p=$(tail -n 1 "$out" | sed -n 's/^\([0-9]*\) passed.*/\1/p')
 	f=$(tail -n 1 "$out" | sed -n 's/.* \([0-9]*\) failed.*/\1/p')
 	{
-		head -n -1 "$out" | grep -v '# SKIP not in IVSHMEM_CHECK_ONLY$'
-		[ -n "$p" ] && [ -n "$f" ] ||
+		if [ -n "$p" ] && [ -n "$f" ]; then
+			head -n -1 "$out"	# its tally: this stage's follows
+		else
+			cat "$out"
 			echo "not ok - $1: run.sh ended without a tally (exit status $rc)"
+		fi | grep -v '# SKIP not in IVSHMEM_CHECK_ONLY$'
 		scan_logs "$1"
 	} >"$2"
-	p=$(grep '^ok ' "$2" | grep -vc '# SKIP')
-	f=$(grep -c '^not ok ' "$2")
-	echo "$1: $p passed, $f failed" >>"$2"
+	stage_tally "$1" "$2"
 	[ -n "$p" ] && [ -n "$f" ] && [ "$rc" -lt 128 ]
 }
 
-# kept_ok FILE: FILE is a whole kept result (its last line a tally).
+# kept_ok FILE: FILE is a whole kept result of a stage that passed (its
+# last line a tally with nothing failed).
 kept_ok() {
-	[ -f "$1" ] && tail -n 1 "$1" | grep -qE '^[a-z-]+: [0-9]+ passed, [0-9]+ failed$'
+	[ -f "$1" ] && tail -n 1 "$1" | grep -qE '^[a-z-]+: [0-9]+ passed, 0 failed$'
 }
 
 mkdir -p "$IVSHMEM_CHECK_LOGS"
@@ -189,9 +198,9 @@ if [ "${IVSHMEM_CHECK_DEBUG_ONLY:-}" = soak ]; then
 		echo "not ok - soak: exit status $rc" >>"$out"
 	fi
 	scan_logs soak >>"$out"
-	p=$(grep '^ok ' "$out" | grep -vc '# SKIP')
-	[ "$p" -gt 0 ] || echo "not ok - soak: no test passed" >>"$out"
-	echo "soak: $p passed, $(grep -c '^not ok ' "$out") failed" >>"$out"
+	awk '/^ok / && !/# SKIP/ { passed = 1 } END { exit !passed }' "$out" ||
+		echo "not ok - soak: no test passed" >>"$out"
+	stage_tally soak "$out"
 	cat "$out"
 	tally "$out"
 else
@@ -224,11 +233,13 @@ else
 			file=$kept/$s.out
 		else
 			echo "# stage $s"
-			# Kept only if it ended and the sources did not change
-			# meanwhile; never the build stage (it also renders
+			# Kept only if it ended, nothing failed and the sources
+			# did not change meanwhile (a failed stage runs again
+			# next time); never the build stage (it also renders
 			# Documentation/, which the key leaves out).
 			if run_stage "$s" "$file" && [ -n "$kept" ] &&
-			   [ "$s" != build ] && [ "$(results_key)" = "$key" ]; then
+			   [ "$s" != build ] && kept_ok "$file" &&
+			   [ "$(results_key)" = "$key" ]; then
 				cp "$file" "$kept/$s.out.new" && sync &&
 					mv "$kept/$s.out.new" "$kept/$s.out"
 			fi
