@@ -256,6 +256,26 @@ every_channel_freed() {
 	region_empty "$IVSHMEM_LAB_DIR/shm"
 }
 
+# forgotten_reply: vm1 (test_forget_reply) frees its connection request
+# as soon as vm2 accepts it, never taking or releasing vm2's reply
+# channel; its connect fails with ECONNABORTED.  Once vm2's side closes
+# (its acceptor gives up after 5 s), vm2 frees the reply channel all the
+# same, since vm1's request is gone: no channel is left.  (Regression: the
+# checker-kernel soak found such a reply channel held until rmmod.)
+forgotten_reply() {
+	local nc=$TOP/tools/ivshmem-nc/ivshmem-nc
+	local param=/sys/module/af_ivshmem/parameters/test_forget_reply out
+	lab_exec vm2 -- "setsid timeout 5 '$nc' -l -q 7300 </dev/null \
+		>/tmp/forgotten.log 2>&1 & sleep 0.5" || return 1
+	out=$(lab_exec vm1 -- "echo 1 >$param; '$nc' -q 1 7300 </dev/null 2>&1
+		echo rc=\$?; echo 0 >$param")
+	echo "$out"
+	[[ $out == "ivshmem-nc: connect: ECONNABORTED "*"rc=1" ]] || return 1
+	sleep 6
+	lab_exec vm2 -- "cat /tmp/forgotten.log"
+	every_channel_freed
+}
+
 # pingpong NAME VM ARGS...: 1-byte round trips with a 10 s stall watchdog
 pingpong() {
 	local name=$1 vm=$2 out
@@ -321,6 +341,8 @@ if stage doorbell; then
 		direct_wakes "doorbell: the interrupt itself woke the blocked reader" \
 			vm2 "$w0" "$d0"
 		check "doorbell: demo moves 64 MiB from vm1 to vm2" demo_transfer
+		check "doorbell: a connect that drops its accepted request leaves no channel" \
+			forgotten_reply
 		check "doorbell: every channel freed after the tests" every_channel_freed
 		check "doorbell: module unloads in both guests" unload_all
 		check "doorbell: guest kernel logs are clean" "$LAB" stop

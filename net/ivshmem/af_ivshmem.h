@@ -236,6 +236,9 @@ struct ivshm_resize {
  * @request: a connection request we gave up on (never established): if
  * the peer accepted it, we release its reply channel, which no socket of
  * ours ever took; @reply_done once we have.
+ * @paired: the connection had the peer's channel to us, @pair_index with
+ * @pair_generation.  Once the peer has freed that, it is done with ours
+ * too, released or not (see ivshm_zombies_reap()).
  */
 struct ivshm_zombie {
 	struct list_head node;
@@ -245,6 +248,9 @@ struct ivshm_zombie {
 	u64 peer_epoch;
 	bool request;
 	bool reply_done;
+	bool paired;
+	u32 pair_index;
+	u32 pair_generation;
 };
 
 /* Shared fields: one READ_ONCE/WRITE_ONCE each, converted from LE. */

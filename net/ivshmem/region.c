@@ -586,13 +586,20 @@ out:
 /* Under the control lock: is channel @index still the one @ring names,
  * allocated by us?
  */
-static bool ivshm_chan_ours(struct ivshm_dev *dev, u32 index, u32 generation)
+/* Whether entry @index is allocated, with @generation, by @sender. */
+static bool ivshm_chan_held(struct ivshm_dev *dev, u32 index, u32 generation,
+			    u32 sender)
 {
 	struct ivshm_channel *ch = ivshm_chan(dev, index);
 
 	return ivshm_rd32(&ch->alloc_state) == IVSHM_CHAN_ALLOCATED &&
 	       ivshm_rd32(&ch->generation) == generation &&
-	       ivshm_rd16(&ch->sender_vm) == dev->self;
+	       ivshm_rd16(&ch->sender_vm) == sender;
+}
+
+static bool ivshm_chan_ours(struct ivshm_dev *dev, u32 index, u32 generation)
+{
+	return ivshm_chan_held(dev, index, generation, dev->self);
 }
 
 /* Under the control lock, with @n sorted extents that do not include
@@ -873,6 +880,13 @@ static void ivshm_zombie_release_reply(struct ivshm_dev *dev,
  * slot has gone or changed epoch: until then the receiver may still write
  * its half of the entry.  A request we gave up on that the peer accepted
  * first gets its reply channel released (ivshm_zombie_release_reply()).
+ *
+ * Also once the peer has freed its channel of the same connection: a peer
+ * writes its last to our entry (its tail, its release) before it frees
+ * its own, so nothing of its is pending any more.  Without this, a peer
+ * that dropped the connection without releasing ours (it gave up on a
+ * request as it was accepted, and never looked at the reply) would hold
+ * ours until it died.
  */
 void ivshm_zombies_reap(struct ivshm_dev *dev, bool force)
 {
@@ -891,7 +905,9 @@ void ivshm_zombies_reap(struct ivshm_dev *dev, bool force)
 		if (force || rstate == IVSHM_RECV_RELEASED ||
 		    rstate == IVSHM_RECV_REFUSED ||
 		    rstate == IVSHM_RECV_NOBUFS ||
-		    !ivshm_peer_alive(dev, z->peer, z->peer_epoch))
+		    !ivshm_peer_alive(dev, z->peer, z->peer_epoch) ||
+		    (z->paired && !ivshm_chan_held(dev, z->pair_index,
+						   z->pair_generation, z->peer)))
 			list_move(&z->node, &done);
 	}
 	spin_unlock_bh(&dev->socks_lock);

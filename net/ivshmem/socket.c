@@ -130,6 +130,10 @@ static int test_claim_peer = -1;
 module_param(test_claim_peer, int, 0644);
 MODULE_PARM_DESC(test_claim_peer, "TEST ONLY: connection requests claim to come from this peer id (-1: our own)");
 
+static bool test_forget_reply;
+module_param(test_forget_reply, bool, 0644);
+MODULE_PARM_DESC(test_forget_reply, "TEST ONLY: a connect whose request is accepted frees the request, never taking or releasing the reply, and fails with ECONNABORTED");
+
 /* The kernel's crypto modules, for modprobe (insmod users load them). */
 MODULE_SOFTDEP("pre: gcm ghash-generic ctr");
 
@@ -433,6 +437,10 @@ static void ivshm_retire_tx(struct ivshm_sock *vsk)
 	z->peer = vsk->peer;
 	z->peer_epoch = vsk->peer_epoch;
 	z->request = vsk->sk.sk_state != TCP_ESTABLISHED;
+	z->paired = vsk->sk.sk_state == TCP_ESTABLISHED ||
+		    vsk->sk.sk_state == TCP_SYN_RECV;
+	z->pair_index = vsk->rx.index;
+	z->pair_generation = vsk->rx.generation;
 	spin_lock_bh(&dev->socks_lock);
 	list_add_tail(&z->node, &dev->zombies);
 	spin_unlock_bh(&dev->socks_lock);
@@ -845,8 +853,12 @@ static void ivshm_connect_fail(struct ivshm_sock *vsk, int err)
 
 	trace_ivshmem_connect_done(vsk, -err);
 	memzero_explicit(vsk->sec_key, sizeof(vsk->sec_key));
-	if (err == ECONNREFUSED || err == ENOBUFS || err == EACCES) {
-		/* A refusal is the receiver's last word: free at once. */
+	if (err == ECONNREFUSED || err == ENOBUFS || err == EACCES ||
+	    err == ECONNABORTED) {
+		/* A refusal is the receiver's last word: free at once.
+		 * (ECONNABORTED: test_forget_reply, a connector that drops
+		 * an accepted request as if it had been refused.)
+		 */
 		ivshm_chan_free(dev, vsk->tx.index, vsk->tx.generation);
 		ivshm_detach_dev(vsk);
 	} else {
@@ -1103,6 +1115,10 @@ static void ivshm_connect_check(struct ivshm_sock *vsk)
 	switch (rstate) {
 	case IVSHM_RECV_ACCEPTED:
 	case IVSHM_RECV_RELEASED:
+		if (READ_ONCE(test_forget_reply)) {
+			ivshm_connect_fail(vsk, ECONNABORTED);
+			return;
+		}
 		/* A peer that accepts and closes at once replaces ACCEPTED
 		 * by RELEASED before we look; its reply fields stay valid.
 		 */
