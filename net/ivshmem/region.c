@@ -583,10 +583,9 @@ out:
 	return err;
 }
 
-/* Under the control lock: is channel @index still the one @ring names,
- * allocated by us?
+/* Whether entry @index is allocated, with @generation, by @sender (a
+ * snapshot, unless under the control lock).
  */
-/* Whether entry @index is allocated, with @generation, by @sender. */
 static bool ivshm_chan_held(struct ivshm_dev *dev, u32 index, u32 generation,
 			    u32 sender)
 {
@@ -597,6 +596,9 @@ static bool ivshm_chan_held(struct ivshm_dev *dev, u32 index, u32 generation,
 	       ivshm_rd16(&ch->sender_vm) == sender;
 }
 
+/* Under the control lock: is channel @index still allocated by us, with
+ * @generation?
+ */
 static bool ivshm_chan_ours(struct ivshm_dev *dev, u32 index, u32 generation)
 {
 	return ivshm_chan_held(dev, index, generation, dev->self);
