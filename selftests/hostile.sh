@@ -22,6 +22,7 @@ export IVSHMEM_LAB_DIR=${IVSHMEM_LAB_DIR:-/tmp/af_ivshmem-hostile}
 . "$TOP/selftests/guest_lib.sh"
 HOSTILE=$TOP/tools/ivshmem-hostile/ivshmem-hostile
 DGRAM_WRAP=$TOP/selftests/dgram_wrap.py
+IDLE=$TOP/selftests/idle_conn.py
 MIB=96				# per connection, each way
 TOUCHED="7001 7002 7003"	# local ports of the attacked connections
 UNTOUCHED="7004 7005 7006"
@@ -263,10 +264,49 @@ fi
 expect "a fresh connection works" "ok bytes=$((4 << 20))" \
 	"$(run vm1 "'$STREAM' -p 7010 1 4")"
 expect "vm2 answers on the echo port" vm2 "$(run vm1 "'$NC' -q 1 5004 </dev/null")"
+
+# ---- a peer lets go of its channel under a connection nobody reads ----
+# vm1 connects to a vm2 listener that never accepts, and sends nothing.
+# The host then makes vm1's channel look freed and taken by another
+# connection (selftests/chan_takeover.py).  vm2's child, which nobody
+# reads, must let go of the connection by itself: its reply channel is
+# freed at once, and the entry that is now someone else's is left alone
+# (receiver_state not RELEASED).  vm1 sees its connection reset.
+# (Regression: the child held its reply channel as long as the listener
+# lived, and a socket's close wrote RELEASED into the entry regardless.)
+run vm2 "rm -f /tmp/il.out; setsid sh -c \"'$IDLE' listen 7400 90 >/tmp/il.out 2>&1\" &
+	for i in \$(seq 100); do grep -q listening /tmp/il.out && break; sleep 0.1; done" >/dev/null
+run vm1 "setsid sh -c \"'$IDLE' connect $P2 7400 60 >/tmp/ic.out 2>&1\" &" >/dev/null
+expect "the host takes vm1's channel over: vm2 frees its reply channel, leaves the entry alone" \
+	"reply freed, receiver_state 0" \
+	"$("$TOP/selftests/chan_takeover.py" "$IVSHMEM_LAB_DIR/shm" "$P1" "$P2" 7400 30)"
+expect "... and vm1's idle connection is reset" "connected
+recv: ECONNRESET" "$(wait_out vm1 /tmp/ic.out '^recv')"
 expect "vm1 reloads its module (the region header is intact again)" reloaded \
 	"$(run vm1 "rmmod af_ivshmem && insmod '$MODULE' && echo reloaded")"
 expect "a connection from the reloaded vm1 works" "ok bytes=$((4 << 20))" \
 	"$(run vm1 "'$STREAM' 1 4")"
+
+# ---- a connect the event work sees half set up ----
+# Since the reload, peer slot 0 has another epoch than vm2's.  A connect
+# that stalls 1.5 s once its socket is on the device (module parameter
+# test_connect_stall_ms) is seen by vm1's event work meanwhile.  It must
+# still succeed.  (Regression: the socket was on the device before it
+# knew its peer; the event work checked peer 0 with vm2's epoch, found
+# it "dead" and failed the connect with EHOSTUNREACH.)
+epochs=$("$HOSTILE" -m "$IVSHMEM_LAB_DIR/shm" -l |
+	sed -n 's/^peer \([0-9]*\) state=1 epoch=\([0-9]*\) .*/\1 \2/p')
+e0=$(awk '$1 == 0 {print $2}' <<<"$epochs")
+e2=$(awk -v p="$P2" '$1 == p {print $2}' <<<"$epochs")
+if [[ -n $e2 && $e0 != "$e2" ]]; then
+	ok "peer slot 0 and vm2's have different epochs ($e0, $e2)"
+else
+	not_ok "peer slot 0 and vm2's have different epochs" "$epochs"
+fi
+STALL=/sys/module/af_ivshmem/parameters/test_connect_stall_ms
+expect "a connect that stalls 1.5 s on the device succeeds" \
+	"ok bytes=$((1 << 20))" \
+	"$(run vm1 "echo 1500 >$STALL; '$STREAM' 1 1; echo 0 >$STALL")"
 out=$(run vm1 dmesg; run vm2 dmesg)
 bad=$(grep -E 'soft lockup|hung task|blocked for more than|BUG:|WARNING:|Oops|general protection|KASAN' <<<"$out" | head -3)
 expect "no oops, lockup or warning in either guest's dmesg" "" "$bad"

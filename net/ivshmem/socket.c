@@ -11,6 +11,7 @@
  */
 #include <crypto/algapi.h>
 #include <linux/cred.h>
+#include <linux/delay.h>
 #include <linux/hash.h>
 #include <linux/module.h>
 #include <linux/net.h>
@@ -133,6 +134,10 @@ MODULE_PARM_DESC(test_claim_peer, "TEST ONLY: connection requests claim to come 
 static bool test_forget_reply;
 module_param(test_forget_reply, bool, 0644);
 MODULE_PARM_DESC(test_forget_reply, "TEST ONLY: a connect whose request is accepted frees the request, never taking or releasing the reply, and fails with ECONNABORTED");
+
+static uint test_connect_stall_ms;
+module_param(test_connect_stall_ms, uint, 0644);
+MODULE_PARM_DESC(test_connect_stall_ms, "TEST ONLY: a connect waits this long once its socket is on the device, before it allocates its channel (as a busy control lock makes it)");
 
 /* The kernel's crypto modules, for modprobe (insmod users load them). */
 MODULE_SOFTDEP("pre: gcm ghash-generic ctr");
@@ -436,7 +441,7 @@ static void ivshm_retire_tx(struct ivshm_sock *vsk)
 	z->generation = vsk->tx.generation;
 	z->peer = vsk->peer;
 	z->peer_epoch = vsk->peer_epoch;
-	z->request = vsk->sk.sk_state != TCP_ESTABLISHED;
+	z->request = vsk->sk.sk_state == TCP_SYN_SENT;
 	z->paired = vsk->sk.sk_state == TCP_ESTABLISHED ||
 		    vsk->sk.sk_state == TCP_SYN_RECV;
 	z->pair_index = vsk->rx.index;
@@ -470,6 +475,17 @@ static struct ivshm_channel *ivshm_tx_chan(struct ivshm_sock *vsk)
 static struct ivshm_channel *ivshm_rx_chan(struct ivshm_sock *vsk)
 {
 	return ivshm_chan(vsk->dev, vsk->rx.index);
+}
+
+/* Whether the peer's channel we receive on is still the one we connected
+ * with: once the peer frees it, the entry may serve another connection.
+ */
+static bool ivshm_rx_held(struct ivshm_dev *dev, struct ivshm_sock *vsk)
+{
+	struct ivshm_channel *ch = ivshm_chan(dev, vsk->rx.index);
+
+	return ivshm_rd32(&ch->alloc_state) == IVSHM_CHAN_ALLOCATED &&
+	       ivshm_rd32(&ch->generation) == vsk->rx.generation;
 }
 
 /* Publishes our sender state; callers order the fields it covers. */
@@ -511,9 +527,13 @@ static void ivshm_disconnect(struct ivshm_sock *vsk, u32 send_state)
 	ivshm_resize_drop(vsk);
 	trace_ivshmem_close(vsk, send_state);
 	if (sk->sk_state == TCP_ESTABLISHED || sk->sk_state == TCP_SYN_RECV) {
-		/* Released before EOF: a reader that sees EOF sees both. */
-		ivshm_wr32(&ivshm_rx_chan(vsk)->receiver_state,
-			   IVSHM_RECV_RELEASED);
+		/* Released before EOF: a reader that sees EOF sees both.  Not
+		 * once the peer (or our reclaim) has freed the entry: it may
+		 * be another connection's by now.
+		 */
+		if (ivshm_rx_held(dev, vsk))
+			ivshm_wr32(&ivshm_rx_chan(vsk)->receiver_state,
+				   IVSHM_RECV_RELEASED);
 		smp_wmb();	/* release, then EOF or reset */
 		if (vsk->tx_state == IVSHM_SEND_OPEN ||
 		    send_state == IVSHM_SEND_RESET)
@@ -542,27 +562,26 @@ static void ivshm_set_closed(struct sock *sk, int err)
 /* Why @vsk is reset with @err, in order: the device is going away
  * (ENETDOWN); the peer reset it (RESET on the channel we receive on,
  * still the one we connected with); the peer's incarnation is gone
- * (declared dead, left or replaced); else the peer's shared state was
- * impossible.
+ * (declared dead, left or replaced); the peer freed the channel we
+ * receive on (it let go of the connection: also counted as its reset);
+ * else the peer's shared state was impossible.
  */
 static int ivshm_reset_cause(struct ivshm_sock *vsk, int err)
 {
 	struct ivshm_dev *dev = vsk->dev;
-	struct ivshm_channel *rx;
+	bool established = vsk->sk.sk_state == TCP_ESTABLISHED;
 
 	if (err == ENETDOWN)
 		return IVSHM_RESET_DEVICE_GONE;
 	if (!dev)
 		return IVSHM_RESET_PEER_DEAD;
-	if (vsk->sk.sk_state == TCP_ESTABLISHED) {
-		rx = ivshm_rx_chan(vsk);
-		if (ivshm_rd32(&rx->alloc_state) == IVSHM_CHAN_ALLOCATED &&
-		    ivshm_rd32(&rx->generation) == vsk->rx.generation &&
-		    ivshm_rd32(&rx->sender_state) == IVSHM_SEND_RESET)
-			return IVSHM_RESET_PEER;
-	}
+	if (established && ivshm_rx_held(dev, vsk) &&
+	    ivshm_rd32(&ivshm_rx_chan(vsk)->sender_state) == IVSHM_SEND_RESET)
+		return IVSHM_RESET_PEER;
 	if (!ivshm_peer_alive(dev, vsk->peer, vsk->peer_epoch))
 		return IVSHM_RESET_PEER_DEAD;
+	if (established && !ivshm_rx_held(dev, vsk))
+		return IVSHM_RESET_PEER;
 	return IVSHM_RESET_INVALID;
 }
 
@@ -639,8 +658,7 @@ static s64 ivshm_rx_avail(struct ivshm_sock *vsk)
 	struct ivshm_channel *ch = ivshm_rx_chan(vsk);
 	u64 head, avail;
 
-	if (ivshm_rd32(&ch->alloc_state) != IVSHM_CHAN_ALLOCATED ||
-	    ivshm_rd32(&ch->generation) != vsk->rx.generation)
+	if (!ivshm_rx_held(vsk->dev, vsk))
 		return -ECONNRESET;
 	head = ivshm_rd64(&ch->head);
 	smp_rmb();	/* head before the geometry and the data it covers */
@@ -846,19 +864,16 @@ static bool ivshm_accept_reply(struct ivshm_sock *vsk, u32 index, u32 gen)
 	return true;
 }
 
-/* Fails a pending connect with @err. */
-static void ivshm_connect_fail(struct ivshm_sock *vsk, int err)
+/* Ends a pending connect with @err.  With @drop our request is freed at
+ * once, else it waits on the zombie list like any closed channel.
+ */
+static void ivshm_connect_end(struct ivshm_sock *vsk, int err, bool drop)
 {
 	struct ivshm_dev *dev = vsk->dev;
 
 	trace_ivshmem_connect_done(vsk, -err);
 	memzero_explicit(vsk->sec_key, sizeof(vsk->sec_key));
-	if (err == ECONNREFUSED || err == ENOBUFS || err == EACCES ||
-	    err == ECONNABORTED) {
-		/* A refusal is the receiver's last word: free at once.
-		 * (ECONNABORTED: test_forget_reply, a connector that drops
-		 * an accepted request as if it had been refused.)
-		 */
+	if (drop) {
 		ivshm_chan_free(dev, vsk->tx.index, vsk->tx.generation);
 		ivshm_detach_dev(vsk);
 	} else {
@@ -867,6 +882,14 @@ static void ivshm_connect_fail(struct ivshm_sock *vsk, int err)
 	/* As TCP: poll() then says IN|RDHUP|ERR|HUP|OUT. */
 	vsk->sk.sk_shutdown = SHUTDOWN_MASK;
 	ivshm_set_closed(&vsk->sk, err);
+}
+
+/* Fails a pending connect with @err (a positive errno). */
+static void ivshm_connect_fail(struct ivshm_sock *vsk, int err)
+{
+	/* A refusal is the receiver's last word: free at once. */
+	ivshm_connect_end(vsk, err, err == ECONNREFUSED || err == ENOBUFS ||
+			  err == EACCES);
 }
 
 /* ---- protected connections (secure.c has the cryptography) ---- */
@@ -1116,7 +1139,8 @@ static void ivshm_connect_check(struct ivshm_sock *vsk)
 	case IVSHM_RECV_ACCEPTED:
 	case IVSHM_RECV_RELEASED:
 		if (READ_ONCE(test_forget_reply)) {
-			ivshm_connect_fail(vsk, ECONNABORTED);
+			/* Drops the accepted request, reply untouched. */
+			ivshm_connect_end(vsk, ECONNABORTED, true);
 			return;
 		}
 		/* A peer that accepts and closes at once replaces ACCEPTED
@@ -1678,11 +1702,18 @@ static int ivshm_connect(struct socket *sock, struct sockaddr *uaddr,
 		err = -EHOSTUNREACH;
 	else if (!vsk->bound)
 		err = ivshm_bind_port(vsk, IVSHMEM_PORT_ANY);
-	if (!err)
+	if (!err) {
+		/* With its epoch before the event work can see the socket:
+		 * it checks that this peer is alive.
+		 */
+		vsk->peer = addr->sivshm_peer;
 		err = ivshm_attach_dev(vsk, dev);
+	}
 	mutex_unlock(&ivshm_devices_mutex);
 	if (err)
 		goto out;
+	if (READ_ONCE(test_connect_stall_ms))
+		msleep(READ_ONCE(test_connect_stall_ms));
 	err = ivshm_sec_decide(vsk, dev, addr->sivshm_peer);
 	if (err < 0) {
 		ivshm_detach_dev(vsk);
@@ -1696,7 +1727,6 @@ static int ivshm_connect(struct socket *sock, struct sockaddr *uaddr,
 		ivshm_detach_dev(vsk);
 		goto out;
 	}
-	vsk->peer = addr->sivshm_peer;
 	vsk->local.sivshm_peer = dev->self;
 	vsk->local.sivshm_region = dev->index;
 	vsk->remote = *addr;
@@ -2145,6 +2175,23 @@ static bool ivshm_wake_changes(struct ivshm_dev *dev, struct ivshm_sock *vsk)
 	return changed;
 }
 
+/* Whether @vsk's connection on @dev is over: its peer's incarnation is
+ * gone, or, established, the peer reset it or freed the channel we
+ * receive on.  Exact under the socket lock with @vsk on @dev; without,
+ * a hint only.
+ */
+static bool ivshm_sock_lost(struct ivshm_dev *dev, struct ivshm_sock *vsk)
+{
+	if (!ivshm_peer_alive(dev, READ_ONCE(vsk->peer),
+			      READ_ONCE(vsk->peer_epoch)))
+		return true;
+	if (READ_ONCE(vsk->sk.sk_state) != TCP_ESTABLISHED)
+		return false;
+	return !ivshm_rx_held(dev, vsk) ||
+	       ivshm_rd32(&ivshm_chan(dev, vsk->rx.index)->sender_state) ==
+	       IVSHM_SEND_RESET;
+}
+
 /**
  * ivshm_dev_events() - process everything that may have changed
  * @dev: the device
@@ -2178,21 +2225,20 @@ bool ivshm_dev_events(struct ivshm_dev *dev)
 		list_del(&vsk->scan_node);
 		if (READ_ONCE(sk->sk_state) == TCP_SYN_RECV) {
 			ivshm_sec_pending_check(vsk, dev);
-		} else if (!ivshm_peer_alive(dev, vsk->peer,
-					     vsk->peer_epoch) ||
-		    (READ_ONCE(sk->sk_state) == TCP_ESTABLISHED &&
-		     ivshm_rd32(&ivshm_chan(dev, vsk->rx.index)->sender_state) ==
-		     IVSHM_SEND_RESET)) {
-			/* The peer died, left, was replaced or reset us: act
-			 * now, so that a socket nobody reads (a child not yet
-			 * accepted) lets go of the peer's channels too.
+		} else if (ivshm_sock_lost(dev, vsk)) {
+			/* The peer died, left, was replaced, reset us or let
+			 * go of its channel: act now, so that a socket nobody
+			 * reads (a child not yet accepted) lets go of the
+			 * peer's channels too.  Looked at again under the
+			 * lock: unlocked, a connect may be half set up.
 			 */
 			lock_sock(sk);
-			if (vsk->dev == dev && sk->sk_state == TCP_SYN_SENT)
-				ivshm_connect_fail(vsk, EHOSTUNREACH);
-			else if (vsk->dev == dev &&
-				 sk->sk_state == TCP_ESTABLISHED)
-				ivshm_reset(vsk, ECONNRESET);
+			if (vsk->dev == dev && ivshm_sock_lost(dev, vsk)) {
+				if (sk->sk_state == TCP_SYN_SENT)
+					ivshm_connect_fail(vsk, EHOSTUNREACH);
+				else if (sk->sk_state == TCP_ESTABLISHED)
+					ivshm_reset(vsk, ECONNRESET);
+			}
 			release_sock(sk);
 		} else if (READ_ONCE(sk->sk_state) == TCP_SYN_SENT) {
 			lock_sock(sk);
