@@ -258,21 +258,27 @@ every_channel_freed() {
 
 # forgotten_reply: vm1 (test_forget_reply) frees its connection request
 # as soon as vm2 accepts it, never taking or releasing vm2's reply
-# channel; its connect fails with ECONNABORTED.  Once vm2's side closes
-# (its acceptor gives up after 5 s), vm2 frees the reply channel all the
-# same, since vm1's request is gone: no channel is left.  (Regression: the
-# checker-kernel soak found such a reply channel held until rmmod.)
+# channel; its connect fails with ECONNABORTED.  vm2's accepted socket
+# sees its peer's channel gone and fails with ECONNRESET; once it closes,
+# vm2 frees the reply channel all the same, since vm1's request is gone:
+# no channel is left.  (Regression: the checker-kernel soak found such a
+# reply channel held until rmmod.)  The acceptor is given 5 s at most.
 forgotten_reply() {
 	local nc=$TOP/tools/ivshmem-nc/ivshmem-nc
 	local param=/sys/module/af_ivshmem/parameters/test_forget_reply out
-	lab_exec vm2 -- "setsid timeout 5 '$nc' -l -q 7300 </dev/null \
-		>/tmp/forgotten.log 2>&1 & sleep 0.5" || return 1
+	lab_exec vm2 -- "rm -f /tmp/forgotten.done
+		setsid sh -c \"timeout 5 '$nc' -l -q 7300 </dev/null \
+		>/tmp/forgotten.log 2>&1; touch /tmp/forgotten.done\" & sleep 0.5" ||
+		return 1
 	out=$(lab_exec vm1 -- "echo 1 >$param; '$nc' -q 1 7300 </dev/null 2>&1
 		echo rc=\$?; echo 0 >$param")
 	echo "$out"
 	[[ $out == "ivshmem-nc: connect: ECONNABORTED "*"rc=1" ]] || return 1
-	sleep 6
-	lab_exec vm2 -- "cat /tmp/forgotten.log"
+	out=$(lab_exec vm2 -- "for i in \$(seq 100); do
+		[ -e /tmp/forgotten.done ] && break; sleep 0.1; done
+		cat /tmp/forgotten.log")
+	echo "acceptor: $out"
+	[[ $out == *ECONNRESET* ]] || return 1
 	every_channel_freed
 }
 
