@@ -288,7 +288,8 @@ expect "a connection from the reloaded vm1 works" "ok bytes=$((4 << 20))" \
 	"$(run vm1 "'$STREAM' 1 4")"
 
 # ---- a connect the event work sees half set up ----
-# Since the reload, peer slot 0 has another epoch than vm2's.  A connect
+# Peer slot 0 has another epoch than vm2's (vm1 holds slot 0 and has
+# reloaded its module; checked below).  A connect
 # that stalls 1.5 s once its socket is on the device (module parameter
 # test_connect_stall_ms) is seen by vm1's event work meanwhile.  It must
 # still succeed.  (Regression: the socket was on the device before it
@@ -306,7 +307,7 @@ fi
 STALL=/sys/module/af_ivshmem/parameters/test_connect_stall_ms
 expect "a connect that stalls 1.5 s on the device succeeds" \
 	"ok bytes=$((1 << 20))" \
-	"$(run vm1 "echo 1500 >$STALL; '$STREAM' 1 1; echo 0 >$STALL")"
+	"$(run vm1 "echo 1500 >$STALL; '$STREAM' $P2 1; echo 0 >$STALL")"
 out=$(run vm1 dmesg; run vm2 dmesg)
 bad=$(grep -E 'soft lockup|hung task|blocked for more than|BUG:|WARNING:|Oops|general protection|KASAN' <<<"$out" | head -3)
 expect "no oops, lockup or warning in either guest's dmesg" "" "$bad"

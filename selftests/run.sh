@@ -262,19 +262,24 @@ every_channel_freed() {
 # sees its peer's channel gone and fails with ECONNRESET; once it closes,
 # vm2 frees the reply channel all the same, since vm1's request is gone:
 # no channel is left.  (Regression: the checker-kernel soak found such a
-# reply channel held until rmmod.)  The acceptor is given 5 s at most.
+# reply channel held until rmmod.)  The acceptor is given 30 s at most.
 forgotten_reply() {
 	local nc=$TOP/tools/ivshmem-nc/ivshmem-nc
 	local param=/sys/module/af_ivshmem/parameters/test_forget_reply out
 	lab_exec vm2 -- "rm -f /tmp/forgotten.done
-		setsid sh -c \"timeout 5 '$nc' -l -q 7300 </dev/null \
-		>/tmp/forgotten.log 2>&1; touch /tmp/forgotten.done\" & sleep 0.5" ||
+		setsid sh -c \"timeout 30 '$nc' -l -q 7300 </dev/null \
+		>/tmp/forgotten.log 2>&1; touch /tmp/forgotten.done\" &" ||
 		return 1
-	out=$(lab_exec vm1 -- "echo 1 >$param; '$nc' -q 1 7300 </dev/null 2>&1
-		echo rc=\$?; echo 0 >$param")
+	# Refused (freed at once) until the listener is up: a slow guest
+	# takes more than half a second to start it.
+	out=$(lab_exec vm1 -- "echo 1 >$param
+		for i in \$(seq 100); do
+			out=\$('$nc' -q 1 7300 </dev/null 2>&1; echo rc=\$?)
+			case \$out in *ECONNREFUSED*) sleep 0.1 ;; *) break ;; esac
+		done; echo \"\$out\"; echo 0 >$param")
 	echo "$out"
 	[[ $out == "ivshmem-nc: connect: ECONNABORTED "*"rc=1" ]] || return 1
-	out=$(lab_exec vm2 -- "for i in \$(seq 100); do
+	out=$(lab_exec vm2 -- "for i in \$(seq 300); do
 		[ -e /tmp/forgotten.done ] && break; sleep 0.1; done
 		cat /tmp/forgotten.log")
 	echo "acceptor: $out"

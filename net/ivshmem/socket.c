@@ -2178,7 +2178,8 @@ static bool ivshm_wake_changes(struct ivshm_dev *dev, struct ivshm_sock *vsk)
 /* Whether @vsk's connection on @dev is over: its peer's incarnation is
  * gone, or, established, the peer reset it or freed the channel we
  * receive on.  Exact under the socket lock with @vsk on @dev; without,
- * a hint only.
+ * a hint only (a connect completing meanwhile may show the last
+ * connection's rx fields): the caller looks again under the lock.
  */
 static bool ivshm_sock_lost(struct ivshm_dev *dev, struct ivshm_sock *vsk)
 {
