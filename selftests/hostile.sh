@@ -138,21 +138,27 @@ streams() {
 		setsid sh -c \"'$STREAM' -p \$p $go 1 $MIB >/tmp/s\$p.out 2>&1\" &
 	done" >/dev/null
 }
-# The untouched connections are set up before the attack starts (one
-# still connecting when the control section is scribbled over may be
-# reset: a slow kernel showed it, and it would not be untouched), and
-# send once it is on, whatever the speed of connects and transfers.
-run vm1 "rm -f /tmp/go" >/dev/null
+# All six connections are set up before the attack starts, and idle.
+# The untouched ones (one still connecting when the control section is
+# scribbled over may be reset: a slow kernel showed it, and it would not
+# be untouched) send once the attack is on; the attacked ones start
+# first, and the attack starts once their data flows, whatever the
+# speed of connects and transfers.  (Regression: the attacked ones
+# connected and sent at once; on the checker kernel, where connects are
+# slow and transfers fast, the three never had their channels at the
+# same time, and the hostile peer, waiting for all six, found none.)
+run vm1 "rm -f /tmp/go /tmp/go_attacked" >/dev/null
 streams -w /tmp/go $UNTOUCHED
+streams -w /tmp/go_attacked $TOUCHED
 up=$(run vm1 "for i in \$(seq 600); do
 	'$IVSS' fabric -j channels | python3 -c 'import json, sys
 ports = set(map(int, sys.argv[1:]))
 c = json.load(sys.stdin)[\"regions\"][0][\"channels\"]
 out = {x[\"src_port\"] for x in c} & ports
 back = {x[\"dst_port\"] for x in c} & ports
-sys.exit(len(out) + len(back) != 2 * len(ports))' $UNTOUCHED && echo up && exit
+sys.exit(len(out) + len(back) != 2 * len(ports))' $UNTOUCHED $TOUCHED && echo up && exit
 	sleep 0.2; done; echo not up")
-expect "the untouched connections are set up before the attack" up "$up"
+expect "the six connections are set up before the attack" up "$up"
 # The fabric view, unprivileged, while the connections run: metadata only.
 out=$(run vm1 "$NOBODY '$IVSS' fabric -j channels 2>&1")
 keys=$(grep -o '"[a-z_]*":' <<<"$out" | tr -d '":' | sort -u | tr '\n' ' ')
@@ -163,17 +169,21 @@ else
 	not_ok "the fabric view (unprivileged) shows channel metadata, no data" \
 		"keys [$keys], unexpected [$bad]"
 fi
-# The hostile peer waits for both channels of each attacked connection
-# (up to 10 minutes: connects on the checker kernel took over 30 s), then
-# attacks at once, while the transfers are in full swing.
+# The hostile peer finds both channels of each attacked connection,
+# waits for their data to flow, then attacks at once, while the
+# transfers are in full swing.
 args=()
 for p in $TOUCHED; do args+=(-p "$p"); done
 nice -n 5 "$HOSTILE" -m "$IVSHMEM_LAB_DIR/shm" -S "$IVSHMEM_LAB_DIR/ivshmem.sock" \
-	-s 6 -t 6 -i 20000 -w 6 --wait-max 600 "${args[@]}" --control \
-	--restore-control --lock --peer-slot 20 --storm \
+	-s 6 -t 6 -i 20000 -w 6 --wait-traffic --wait-max 600 "${args[@]}" \
+	--control --restore-control --lock --peer-slot 20 --storm \
 	>"$IVSHMEM_LAB_DIR/hostile.out" 2>&1 &
 hpid=$!
-streams $TOUCHED
+for _ in $(seq 6000); do
+	grep -q '^waiting for traffic' "$IVSHMEM_LAB_DIR/hostile.out" 2>/dev/null && break
+	sleep 0.1
+done
+run vm1 "touch /tmp/go_attacked" >/dev/null
 for _ in $(seq 6000); do
 	grep -q '^attacking' "$IVSHMEM_LAB_DIR/hostile.out" 2>/dev/null && break
 	sleep 0.1

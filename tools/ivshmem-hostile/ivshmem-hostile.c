@@ -556,6 +556,26 @@ static unsigned int select_targets(struct target *targets)
 	return n;
 }
 
+/* Until the head of one of the @n targets moves, or time @end. */
+static void wait_for_traffic(const struct target *targets, unsigned int n,
+			     double end)
+{
+	static uint64_t heads[MAX_CHANNELS];
+	unsigned int k;
+
+	for (k = 0; k < n; k++)
+		heads[k] = rd64(chan(targets[k].index) + C_HEAD);
+	/* Tests start the traffic once they see this line. */
+	printf("waiting for traffic on %u target entries\n", n);
+	fflush(stdout);
+	while (now() < end) {
+		for (k = 0; k < n; k++)
+			if (rd64(chan(targets[k].index) + C_HEAD) != heads[k])
+				return;
+		usleep(1000);
+	}
+}
+
 static void usage(FILE *f)
 {
 	fprintf(f,
@@ -572,6 +592,8 @@ static void usage(FILE *f)
 "  -n, --count N         at most N scribbles in all (default: no limit)\n"
 "  -w, --wait N          first wait until N target entries exist (or until\n"
 "                        --wait-max SECONDS, default 30, have passed)\n"
+"      --wait-traffic    then also wait (within --wait-max) until the head\n"
+"                        of a target entry moves: data flows\n"
 "  -i, --interval USEC   pause between scribble rounds (default 2000)\n"
 "      --mode MODE       crafted (default): channel values the module must\n"
 "                        detect, or harmless ones; random: any field, any\n"
@@ -596,7 +618,9 @@ static void usage(FILE *f)
 "\n"
 "Targets are chosen at start (unless --rescan).  An entry another guest\n"
 "frees or reallocates meanwhile is left alone from then on.  Output:\n"
-"\"attacking N target entries\" when the attack starts, one line per target\n"
+"with --wait-traffic, \"waiting for traffic on N target entries\" once the\n"
+"targets are chosen; \"attacking N target entries\" when the attack starts,\n"
+"one line per target\n"
 "entry at the end, \"touched INDEX src=PORT dst=PORT writes=N\", then\n"
 "\"scribbles=N rung=N\".\n");
 }
@@ -604,7 +628,7 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
 	enum { O_MODE = 256, O_CONTROL, O_LOCK, O_PEER_SLOT, O_STORM,
-	       O_RESTORE, O_RESCAN, O_WAIT_MAX };
+	       O_RESTORE, O_RESCAN, O_WAIT_MAX, O_WAIT_TRAFFIC };
 	static const struct option opts[] = {
 		{ "shm", required_argument, NULL, 'm' },
 		{ "server", required_argument, NULL, 'S' },
@@ -613,6 +637,7 @@ int main(int argc, char **argv)
 		{ "count", required_argument, NULL, 'n' },
 		{ "wait", required_argument, NULL, 'w' },
 		{ "wait-max", required_argument, NULL, O_WAIT_MAX },
+		{ "wait-traffic", no_argument, NULL, O_WAIT_TRAFFIC },
 		{ "interval", required_argument, NULL, 'i' },
 		{ "mode", required_argument, NULL, O_MODE },
 		{ "list", no_argument, NULL, 'l' },
@@ -635,7 +660,7 @@ int main(int argc, char **argv)
 	unsigned long seed = 1, count = 0, interval = 2000, scribbles = 0;
 	double seconds = 5, wait_max = 30, end, next, t0;
 	bool list = false, control = false, lock = false, storm = false;
-	bool restore = false, rescan = false;
+	bool restore = false, rescan = false, wait_traffic = false;
 	int peer_slot = -1, c, fd;
 	enum mode mode = MODE_CRAFTED;
 	uint8_t saved_hdr[H_SIZE];
@@ -666,6 +691,9 @@ int main(int argc, char **argv)
 			break;
 		case O_WAIT_MAX:
 			wait_max = atof(optarg);
+			break;
+		case O_WAIT_TRAFFIC:
+			wait_traffic = true;
 			break;
 		case 'i':
 			interval = strtoul(optarg, NULL, 0);
@@ -765,6 +793,8 @@ int main(int argc, char **argv)
 	end = now() + wait_max;
 	while ((ntargets = select_targets(targets)) < wait_for && now() < end)
 		usleep(20000);
+	if (wait_traffic)
+		wait_for_traffic(targets, ntargets, end);
 	if (storm && bells_connect(&bells, server))
 		return 1;
 	if (verbose)
