@@ -340,6 +340,8 @@ int ivshm_chan_free(struct ivshm_dev *dev, u32 index, u32 generation);
 int ivshm_chan_switch(struct ivshm_dev *dev, struct ivshm_ring *ring,
 		      struct ivshm_resize *rs);
 bool ivshm_chan_geometry(struct ivshm_dev *dev, u32 offset, u32 size);
+bool ivshm_chan_held(struct ivshm_dev *dev, u32 index, u32 generation,
+		     u32 sender);
 struct ivshm_channel *ivshm_reply_channel(struct ivshm_dev *dev, u32 index,
 					  u32 gen, u32 peer, u32 self,
 					  u32 req_index, u32 req_gen);

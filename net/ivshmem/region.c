@@ -583,11 +583,20 @@ out:
 	return err;
 }
 
-/* Whether entry @index is allocated, with @generation, by @sender (a
- * snapshot, unless under the control lock).
+/**
+ * ivshm_chan_held() - whether a channel entry is still a known channel
+ * @dev: the device
+ * @index: the entry (already validated)
+ * @generation: the generation it had when we learnt of it
+ * @sender: the peer that allocated it
+ *
+ * A snapshot, unless under the control lock: once its sender frees the
+ * entry, it may serve another connection, with another generation.
+ *
+ * Return: true if @index is allocated, with @generation, by @sender.
  */
-static bool ivshm_chan_held(struct ivshm_dev *dev, u32 index, u32 generation,
-			    u32 sender)
+bool ivshm_chan_held(struct ivshm_dev *dev, u32 index, u32 generation,
+		     u32 sender)
 {
 	struct ivshm_channel *ch = ivshm_chan(dev, index);
 

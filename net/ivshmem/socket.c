@@ -482,10 +482,8 @@ static struct ivshm_channel *ivshm_rx_chan(struct ivshm_sock *vsk)
  */
 static bool ivshm_rx_held(struct ivshm_dev *dev, struct ivshm_sock *vsk)
 {
-	struct ivshm_channel *ch = ivshm_chan(dev, vsk->rx.index);
-
-	return ivshm_rd32(&ch->alloc_state) == IVSHM_CHAN_ALLOCATED &&
-	       ivshm_rd32(&ch->generation) == vsk->rx.generation;
+	return ivshm_chan_held(dev, vsk->rx.index, vsk->rx.generation,
+			       vsk->peer);
 }
 
 /* Publishes our sender state; callers order the fields it covers. */
@@ -570,17 +568,19 @@ static int ivshm_reset_cause(struct ivshm_sock *vsk, int err)
 {
 	struct ivshm_dev *dev = vsk->dev;
 	bool established = vsk->sk.sk_state == TCP_ESTABLISHED;
+	bool rx_held;
 
 	if (err == ENETDOWN)
 		return IVSHM_RESET_DEVICE_GONE;
 	if (!dev)
 		return IVSHM_RESET_PEER_DEAD;
-	if (established && ivshm_rx_held(dev, vsk) &&
+	rx_held = established && ivshm_rx_held(dev, vsk);
+	if (rx_held &&
 	    ivshm_rd32(&ivshm_rx_chan(vsk)->sender_state) == IVSHM_SEND_RESET)
 		return IVSHM_RESET_PEER;
 	if (!ivshm_peer_alive(dev, vsk->peer, vsk->peer_epoch))
 		return IVSHM_RESET_PEER_DEAD;
-	if (established && !ivshm_rx_held(dev, vsk))
+	if (established && !rx_held)
 		return IVSHM_RESET_PEER;
 	return IVSHM_RESET_INVALID;
 }
@@ -1648,6 +1648,7 @@ static int ivshm_connect(struct socket *sock, struct sockaddr *uaddr,
 	struct sockaddr_ivshmem *addr;
 	struct ivshm_channel *ch;
 	struct ivshm_dev *dev;
+	unsigned int stall_ms;
 	long timeo;
 	int err;
 
@@ -1712,8 +1713,9 @@ static int ivshm_connect(struct socket *sock, struct sockaddr *uaddr,
 	mutex_unlock(&ivshm_devices_mutex);
 	if (err)
 		goto out;
-	if (READ_ONCE(test_connect_stall_ms))
-		msleep(READ_ONCE(test_connect_stall_ms));
+	stall_ms = READ_ONCE(test_connect_stall_ms);
+	if (stall_ms)
+		msleep(stall_ms);
 	err = ivshm_sec_decide(vsk, dev, addr->sivshm_peer);
 	if (err < 0) {
 		ivshm_detach_dev(vsk);
@@ -2183,13 +2185,17 @@ static bool ivshm_wake_changes(struct ivshm_dev *dev, struct ivshm_sock *vsk)
  */
 static bool ivshm_sock_lost(struct ivshm_dev *dev, struct ivshm_sock *vsk)
 {
+	u32 index, generation;
+
 	if (!ivshm_peer_alive(dev, READ_ONCE(vsk->peer),
 			      READ_ONCE(vsk->peer_epoch)))
 		return true;
 	if (READ_ONCE(vsk->sk.sk_state) != TCP_ESTABLISHED)
 		return false;
-	return !ivshm_rx_held(dev, vsk) ||
-	       ivshm_rd32(&ivshm_chan(dev, vsk->rx.index)->sender_state) ==
+	index = READ_ONCE(vsk->rx.index);
+	generation = READ_ONCE(vsk->rx.generation);
+	return !ivshm_chan_held(dev, index, generation, READ_ONCE(vsk->peer)) ||
+	       ivshm_rd32(&ivshm_chan(dev, index)->sender_state) ==
 	       IVSHM_SEND_RESET;
 }
 
