@@ -291,11 +291,14 @@ expect "vm2 answers on the echo port" vm2 "$(run vm1 "'$NC' -q 1 5004 </dev/null
 run vm2 "rm -f /tmp/il.out; setsid sh -c \"'$IDLE' listen 7400 90 >/tmp/il.out 2>&1\" &
 	for i in \$(seq 100); do grep -q listening /tmp/il.out && break; sleep 0.1; done" >/dev/null
 run vm1 "setsid sh -c \"'$IDLE' connect $P2 7400 60 >/tmp/ic.out 2>&1\" &" >/dev/null
+rr0=$(dev_stat vm2 resets_received)
 expect "the host takes vm1's channel over: vm2 frees its reply channel, leaves the entry alone" \
 	"reply freed, receiver_state 0" \
 	"$("$TOP/selftests/chan_takeover.py" "$IVSHMEM_LAB_DIR/shm" "$P1" "$P2" 7400 30)"
 expect "... and vm1's idle connection is reset" "connected
 recv: ECONNRESET" "$(wait_out vm1 /tmp/ic.out '^recv')"
+expect "... which vm2 counted as one reset received" 1 \
+	"$(($(dev_stat vm2 resets_received) - rr0))"
 expect "vm1 reloads its module (the region header is intact again)" reloaded \
 	"$(run vm1 "rmmod af_ivshmem && insmod '$MODULE' && echo reloaded")"
 expect "a connection from the reloaded vm1 works" "ok bytes=$((4 << 20))" \
