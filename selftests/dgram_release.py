@@ -10,43 +10,24 @@ has its sender waiting for room (send_waiting set), two seconds more so
 that the sender is asleep, then, the entry unchanged, writes
 IVSHM_RECV_RELEASED into its receiver_state: what a receiver writes when
 it gives up on a channel (one it found corrupt, say).  Prints "released
-INDEX", or what went wrong and exits 1.  The channel table's offset and
-size come from the control section (as security_ring.py reads them); the
-entry offsets are the shared-memory ABI's (af_ivshmem.rst).
+INDEX", or what went wrong and exits 1.  The fields are the shared-memory
+ABI's (region_abi.py).
 """
 import mmap
-import struct
 import sys
 import time
 
-CHAN_SIZE = 128
-ALLOCATED, SOCK_DGRAM, RECV_RELEASED = 1, 2, 3
-
-
-def table(shm):
-    """(offset, entries) of the channel table, from the control section
-    (as security_ring.py reads them)."""
-    count, = struct.unpack_from("<I", shm, 24)
-    offset, = struct.unpack_from("<I", shm, 32)
-    return offset, count
-
-
-def entry(shm, i):
-    """(alloc_state, generation, sender, receiver, sock_type, waiting)."""
-    e = table(shm)[0] + i * CHAN_SIZE
-    return (struct.unpack_from("<II", shm, e) +
-            struct.unpack_from("<HH", shm, e + 16) +
-            struct.unpack_from("<HH", shm, e + 40))
+import region_abi as abi
 
 
 def waiting_channel(shm, sender, receiver):
     """(index, generation) of the waiting datagram channel SENDER ->
     RECEIVER, or None."""
-    for i in range(table(shm)[1]):
-        state, gen, snd, rcv, sock_type, waiting = entry(shm, i)
-        if (state == ALLOCATED and (snd, rcv) == (sender, receiver) and
-                sock_type & 0xFF == SOCK_DGRAM and waiting):
-            return i, gen
+    for c in abi.channels(shm):
+        if (c["alloc_state"] == abi.CHAN_ALLOCATED and
+                (c["sender_vm"], c["receiver_vm"]) == (sender, receiver) and
+                c["type"] == abi.SOCK_DGRAM and c["send_waiting"]):
+            return c["index"], c["generation"]
     return None
 
 
@@ -63,12 +44,12 @@ def main():
                 continue
             i, gen = found
             time.sleep(2)
-            state, now_gen = entry(shm, i)[:2]
-            if (state, now_gen) != (ALLOCATED, gen):
+            c = abi.channel(shm, i)
+            if (c["alloc_state"], c["generation"]) != (abi.CHAN_ALLOCATED,
+                                                       gen):
                 print(f"channel {i} changed while waiting")
                 return 1
-            struct.pack_into("<I", shm, table(shm)[0] + i * CHAN_SIZE + 72,
-                             RECV_RELEASED)
+            abi.write(shm, i, "receiver_state", abi.RECV_RELEASED)
             print(f"released {i}")
             return 0
     print("no waiting sender")

@@ -8,7 +8,8 @@
 #
 # Stages: build and static checks (W=1, checkpatch --strict, sparse, the
 # documents render); the host server's tests; ivss's parser and printer
-# on canned replies; make check-debug's own logic on stubs
+# on canned replies; the host-side region scripts on a made-up region
+# (selftests/region_abi_test.py); make check-debug's own logic on stubs
 # (selftests/check_debug_test.sh); the VM lab's self-test; the
 # socket suite and the conformance suite (inside one guest and across two)
 # in doorbell mode (plus interrupts, the demo and module unload); the
@@ -173,6 +174,9 @@ if stage host; then
 
 	echo "# host: the benchmark report generator (fixed input, no guests)"
 	tap_run "bench report" "$TOP/selftests/bench_report.sh"
+
+	echo "# host: the region scripts' ABI and their work on a made-up region"
+	tap_run "region scripts" "$TOP/selftests/region_abi_test.py" "$TOP"
 
 	check "IVSHMEM_CHECK_ONLY: an unknown stage is refused, exit 2, nothing run" \
 		bash -c "out=\$(IVSHMEM_CHECK_ONLY='host bogus' IVSHMEM_CHECK_LOGS=/nonexistent \

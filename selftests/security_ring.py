@@ -22,8 +22,9 @@ import struct
 import sys
 import time
 
+import region_abi as abi
+
 WAIT = 60
-CHANNEL = 128
 REC_HDR = 8
 TAG = 16
 HANDSHAKE = 48
@@ -38,18 +39,14 @@ class NotYet(Exception):
 
 
 def find(m, sender, receiver, port, stype_want):
-    table, = struct.unpack_from('<I', m, 32)
-    nchan, = struct.unpack_from('<I', m, 24)
-    for i in range(nchan):
-        o = table + i * CHANNEL
-        alloc, gen, head, s, r = struct.unpack_from('<IIQHH', m, o)
-        if alloc != 1 or s != sender or r != receiver:
-            continue
-        off, size, _src, dst, stype = struct.unpack_from('<IIIIH', m, o + 24)
-        tail, = struct.unpack_from('<Q', m, o + 64)
-        if dst == port and stype & 0xff == stype_want:
-            return dict(index=i, gen=gen, head=head, tail=tail, off=off,
-                        size=size, secure=bool(stype & 0x100))
+    for c in abi.channels(m):
+        if (c["alloc_state"] == abi.CHAN_ALLOCATED and
+                (c["sender_vm"], c["receiver_vm"]) == (sender, receiver) and
+                c["dst_port"] == port and c["type"] == stype_want):
+            return dict(index=c["index"], gen=c["generation"],
+                        head=c["head"], tail=c["tail"],
+                        off=c["buff_offset"], size=c["buff_size"],
+                        secure=bool(c["sock_type"] & abi.SOCK_F_SECURE))
     raise NotYet('no channel %d -> %d port %d' % (sender, receiver, port))
 
 
@@ -95,7 +92,7 @@ def main():
             return
         sender, receiver, port = map(int, sys.argv[3:6])
         seq = len(sys.argv) > 6 and sys.argv[6] == 'seqpacket'
-        stype = 5 if seq else 1
+        stype = abi.SOCK_SEQPACKET if seq else abi.SOCK_STREAM
         if cmd == 'info':
             try:
                 print(find(m, sender, receiver, port, stype))

@@ -4,7 +4,7 @@
 
 Usage: region_usage.py SHM_FILE
 Output: one line "magic=0x... abi=N active=N free_start=N data_offset=N".
-Reads the control section (shared-memory ABI v1, see
+Reads the control section (shared-memory ABI v2, see
 Documentation/networking/af_ivshmem.rst); exits 1 if the region is not
 formatted.
 """
