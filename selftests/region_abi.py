@@ -13,7 +13,8 @@ lab's memory file and reads or writes fields by name:
     write(shm, ch["index"], "receiver_state", RECV_RELEASED)
 
 Run as "region_abi.py ivshmem_abi.h", it checks its layouts against the
-C header's structures, field by field (make check's host stage).
+C header's structures, field by field, and its constants against the
+header's values (make check's host stage).
 """
 import re
 import struct
@@ -150,11 +151,19 @@ def check(path):
         used = struct.calcsize("<" + "".join(f for _, f in theirs))
         if used + reserved != size:
             bad.append(f"struct {name}: {used} + {reserved} bytes, not {size}")
+    values = {m.group(1): int(m.group(2), 0) for m in re.finditer(
+        r"IVSHM_((?:CHAN|SEND|RECV|SOCK)_\w+)(?:\s*=\s*|\t+)(\w+)", text)}
+    ours = {name: value for name, value in globals().items()
+            if re.fullmatch(r"(CHAN|SEND|RECV)_[A-Z_]+|SOCK_(TYPE_MASK|F_\w+)",
+                            name)}
+    for name, value in sorted(ours.items()):
+        if values.get(name) != value:
+            bad.append(f"{name}: {values.get(name)} in C, {value} here")
     for line in bad:
         print(line)
     if not bad:
         print(f"ok: {len(HEADER_FIELDS)} header and {len(CHANNEL_FIELDS)} "
-              "channel fields match")
+              f"channel fields, {len(ours)} constants match")
     return 1 if bad else 0
 
 

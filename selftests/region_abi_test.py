@@ -69,8 +69,9 @@ def fill(shm, index, **fields):
 def main():
     rc, out = script("region_abi.py",
                      os.path.join(TOP, "net/ivshmem/ivshmem_abi.h"))
-    result("region_abi.py matches ivshmem_abi.h field by field",
-           (0, "ok: 15 header and 22 channel fields match"), (rc, out))
+    result("region_abi.py matches ivshmem_abi.h field by field, and "
+           "its constants",
+           (0, "ok: 15 header and 22 channel fields, 13 constants match"), (rc, out))
 
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "shm")
@@ -81,7 +82,10 @@ def main():
                 abi.channel(shm, 5)["offset"]))
 
         # dgram_release: a waiting datagram channel 0 -> 1 at entry 5
-        # (and a stream one 0 -> 1 before it, which it must pass over).
+        # (and before it, a datagram one not waiting and a stream one
+        # waiting, which it must pass over).
+        fill(shm, 0, alloc_state=abi.CHAN_ALLOCATED, generation=1,
+             sender_vm=0, receiver_vm=1, sock_type=abi.SOCK_DGRAM)
         fill(shm, 2, alloc_state=abi.CHAN_ALLOCATED, generation=3,
              sender_vm=0, receiver_vm=1, sock_type=abi.SOCK_STREAM,
              send_waiting=1)
@@ -102,24 +106,35 @@ def main():
                (1, "no waiting sender"), (rc, out))
 
         # chan_takeover: a stream 0 -> 1 to port 7400 (entry 3) and its
-        # reply (entry 9).  Playing the receiver, we free the reply once
-        # the script took entry 3 over.
-        fill(shm, 3, alloc_state=abi.CHAN_ALLOCATED, generation=10,
-             sender_vm=0, receiver_vm=1, sock_type=abi.SOCK_STREAM,
-             src_port=1025, dst_port=7400, sender_state=abi.SEND_OPEN,
-             receiver_state=abi.RECV_ACCEPTED)
-        fill(shm, 9, alloc_state=abi.CHAN_ALLOCATED, generation=4,
-             sender_vm=1, receiver_vm=0, sock_type=abi.SOCK_STREAM,
-             src_port=7400, dst_port=1025, sender_state=abi.SEND_OPEN)
+        # reply (entry 9), after a stream 0 -> 1 to port 7399 and its reply
+        # (entries 1 and 4), which it must pass over.  Playing the
+        # receiver, we free the reply once the script took entry 3 over.
+        def stream_pair(req, reply, port, gen):
+            fill(shm, req, alloc_state=abi.CHAN_ALLOCATED, generation=gen,
+                 head=0x1122334455, sender_vm=0, receiver_vm=1,
+                 sock_type=abi.SOCK_STREAM, src_port=1025, dst_port=port,
+                 sender_state=abi.SEND_OPEN, receiver_state=abi.RECV_ACCEPTED)
+            fill(shm, reply, alloc_state=abi.CHAN_ALLOCATED, generation=4,
+                 sender_vm=1, receiver_vm=0, sock_type=abi.SOCK_STREAM,
+                 src_port=port, dst_port=1025, sender_state=abi.SEND_OPEN)
+
+        stream_pair(1, 4, 7399, 30)
+        stream_pair(3, 9, 7400, 10)
+        # What the region must look like once the script took entry 3 over.
+        want = bytearray(shm)
+        for name, value in (("receiver_state", abi.RECV_NONE),
+                            ("peer_channel", 9), ("peer_generation", 4),
+                            ("generation", 11)):
+            off, fmt = abi.CHANNEL[name]
+            struct.pack_into(fmt, want, TABLE + 3 * abi.CHANNEL_SIZE + off,
+                             value)
         taken = []
 
         def receiver():
             end = time.monotonic() + 20
             while time.monotonic() < end:
-                c = abi.channel(shm, 3)
-                if c["generation"] == 11:
-                    taken.append((c["receiver_state"], c["peer_channel"],
-                                  c["peer_generation"], c["sender_state"]))
+                if abi.channel(shm, 3)["generation"] == 11:   # its last
+                    taken.append(bytes(shm) == want)
                     abi.write(shm, 9, "alloc_state", abi.CHAN_FREE)
                     return
                 time.sleep(0.02)
@@ -130,24 +145,28 @@ def main():
         t.join()
         result("chan_takeover.py takes the request over, the reply goes",
                (0, "reply freed, receiver_state 0"), (rc, out))
-        result("... it looked freed and reused: receiver_state NONE, "
-               "peer_channel 9 (generation 4), sender half as it was",
-               [(abi.RECV_NONE, 9, 4, abi.SEND_OPEN)], taken)
+        result("... it wrote exactly receiver_state NONE, peer_channel 9, "
+               "peer_generation 4 and generation 11 into entry 3",
+               [True], taken)
         c = abi.channel(shm, 3)
         result("... and the entry it took is free at the end",
                (abi.CHAN_FREE, abi.SEND_NONE),
                (c["alloc_state"], c["sender_state"]))
-        fill(shm, 3, alloc_state=abi.CHAN_ALLOCATED, generation=20,
-             sender_state=abi.SEND_OPEN, receiver_state=abi.RECV_ACCEPTED)
-        fill(shm, 9, alloc_state=abi.CHAN_ALLOCATED, generation=5)
+        stream_pair(3, 9, 7400, 20)
         rc, out = script("chan_takeover.py", path, "0", "1", "7400", "0.5")
         result("chan_takeover.py: a reply nobody frees is reported held",
                (0, "reply still held, receiver_state 0"), (rc, out))
+        stream_pair(3, 9, 7400, 20)
         rc, out = script("chan_takeover.py", path, "0", "1", "7401", "0.3")
-        result("chan_takeover.py: no such connection, exit 1",
+        result("chan_takeover.py: no connection to port 7401, exit 1",
                (1, "no such connection"), (rc, out))
 
-        # security_ring: a secure SOCK_SEQPACKET channel 1 -> 2 to 5000.
+        # security_ring: a secure SOCK_SEQPACKET channel 1 -> 2 to 5000,
+        # after one to port 5001 it must pass over.
+        fill(shm, 11, alloc_state=abi.CHAN_ALLOCATED, generation=2,
+             head=900, sender_vm=1, receiver_vm=2, buff_offset=2 << 20,
+             buff_size=8192, dst_port=5001, tail=800,
+             sock_type=abi.SOCK_SEQPACKET)
         fill(shm, 12, alloc_state=abi.CHAN_ALLOCATED, generation=6,
              head=300, sender_vm=1, receiver_vm=2, buff_offset=1 << 20,
              buff_size=65536, dst_port=5000, tail=200,
